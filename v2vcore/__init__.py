@@ -1,0 +1,11 @@
+"""v2vcore: the fused residual-error op of "Video-to-Video Translation with Global Temporal Consistency".
+
+``residual_error``, ``warp`` and ``consistency_mask`` run compiled C++/OpenMP (CPU) and CUDA kernels;
+:mod:`v2vcore.reference` holds pure-PyTorch versions with the same signatures. See SPEC section 3.
+"""
+
+from . import reference
+from .ops import consistency_mask, has_cpu_kernels, has_cuda_kernels, residual_error, warp
+
+__all__ = ["residual_error", "warp", "consistency_mask", "has_cpu_kernels", "has_cuda_kernels", "reference"]
+__version__ = "0.1.0"

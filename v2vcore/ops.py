@@ -1,0 +1,198 @@
+"""Python face of the compiled residual-error op: the one module of ``v2vcore`` that touches ``_C``.
+
+The C++ extension registers the operators ``torch.ops.v2vcore.*`` with the dispatcher (schemas in
+``csrc/ops.cpp``, CPU kernels in ``csrc/cpu``, CUDA kernels in ``csrc/cuda``). This module adds what
+belongs in Python: fake kernels for ``torch.compile``, autograd formulas (each backward is its own
+operator), and the public functions with their argument checks.
+
+There is no fallback to :mod:`v2vcore.reference`: a build without kernels for a device raises a
+``RuntimeError`` that says how to rebuild.
+"""
+
+from __future__ import annotations
+
+import torch
+
+try:
+    from . import _C  # noqa: F401  (importing registers torch.ops.v2vcore.*)
+
+    _LOAD_ERROR: Exception | None = None
+except ImportError as error:  # the extension was not built, or was built against another torch
+    _C = None
+    _LOAD_ERROR = error
+
+__all__ = ["residual_error", "warp", "consistency_mask", "has_cpu_kernels", "has_cuda_kernels"]
+
+_PADDINGS = ("zeros", "border")
+_REBUILD = "pip install --no-build-isolation -e ."
+
+
+def has_cpu_kernels() -> bool:
+    """True when the compiled extension is importable (its CPU kernels are always built)."""
+    return _C is not None
+
+
+def has_cuda_kernels() -> bool:
+    """True when the compiled extension was built with its CUDA kernels."""
+    return _C is not None and bool(torch.ops.v2vcore.built_with_cuda())
+
+
+def _require_kernels(function: str, device: torch.device) -> None:
+    if _C is None:
+        raise RuntimeError(
+            f"v2vcore.{function}: the compiled extension v2vcore._C could not be imported "
+            f"({_LOAD_ERROR}). Build it against the installed torch with `{_REBUILD}` "
+            "(v2vcore.reference has pure-PyTorch versions of every op)."
+        )
+    if device.type == "cuda" and not has_cuda_kernels():
+        raise RuntimeError(
+            f"v2vcore.{function}: got CUDA tensors, but v2vcore._C was built without CUDA kernels. "
+            f"Rebuild with a CUDA build of torch and nvcc on PATH: `V2V_CUDA=1 {_REBUILD}`."
+        )
+    if device.type not in ("cpu", "cuda", "meta"):
+        raise RuntimeError(f"v2vcore.{function}: no kernels for device {device.type!r} (cpu and cuda only)")
+
+
+def _reject_flow_grad(function: str, **flows: torch.Tensor) -> None:
+    for name, flow in flows.items():
+        if isinstance(flow, torch.Tensor) and flow.requires_grad:
+            raise ValueError(
+                f"v2vcore.{function}: {name} requires grad, but flows are constants of the input video "
+                f"(SPEC section 2) and receive no gradient; pass {name}.detach()"
+            )
+
+
+def residual_error(
+    video: torch.Tensor,
+    flow_fwd: torch.Tensor,
+    flow_bwd: torch.Tensor,
+    *,
+    return_mask: bool = False,
+    check_flows: bool = True,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Masked warping residual of every consecutive frame pair, in one fused kernel pass.
+
+    For pixel p of frame t, ``s = p + b(p)``; ``E_t(p) = c(p) * (O_t(p) - bilinear(O_{t-1}, s))``
+    where ``c`` is 1 when s lies inside the frame, the forward-backward test finds no occlusion
+    and the backward flow has no motion boundary at p (paper eq. 1-3, SPEC section 3).
+
+    Args:
+        video: ``[B, T, C, H, W]``, T >= 2; float16, bfloat16, float32 or float64.
+        flow_fwd: ``[B, T-1, 2, H, W]`` float32 or float64; entry k maps frame k to frame k+1.
+        flow_bwd: ``[B, T-1, 2, H, W]``, same dtype as ``flow_fwd``; entry k maps frame k+1 to k.
+        return_mask: also return the valid-pixel mask ``c``.
+        check_flows: raise on NaN/Inf in a flow. Free on CPU; on CUDA it costs one device-to-host
+            sync per call (skipped while a CUDA graph is being captured), so a hot loop whose flows
+            were validated when they were loaded may pass False.
+
+    Returns:
+        ``E`` ``[B, T-1, C, H, W]`` in ``video``'s dtype; with ``return_mask`` also the bool mask
+        ``[B, T-1, 1, H, W]``. ``E`` is differentiable with respect to ``video`` only.
+
+    Shape:
+        Stack videos along channels (``torch.cat([generated, target], dim=2)``) to share one call:
+        flows and masks are read and computed once for all channels.
+
+    Convention:
+        Flows are in pixels, channel 0 = x (column), channel 1 = y (row); pixel centres at integer
+        coordinates (``align_corners=True``). Thresholds are strict ``>``.
+    """
+    _require_kernels("residual_error", video.device)
+    _reject_flow_grad("residual_error", flow_fwd=flow_fwd, flow_bwd=flow_bwd)
+    residual, mask = torch.ops.v2vcore.residual_error(video, flow_fwd, flow_bwd, check_flows)
+    return (residual, mask) if return_mask else residual
+
+
+def warp(x: torch.Tensor, flow: torch.Tensor, *, padding: str = "zeros", check_flow: bool = True) -> torch.Tensor:
+    """Backward-warp ``x`` by ``flow``: ``y(p) = bilinear(x, p + flow(p))``.
+
+    Args:
+        x: ``[B, C, H, W]``; float16, bfloat16, float32 or float64.
+        flow: ``[B, 2, H, W]`` float32 or float64, in pixels.
+        padding: ``"zeros"`` (taps outside the frame read 0) or ``"border"`` (coordinates clamped
+            to the frame, as ``grid_sample(padding_mode="border")``).
+        check_flow: raise on NaN/Inf in ``flow`` (see :func:`residual_error`).
+
+    Returns:
+        ``[B, C, H, W]`` in ``x``'s dtype, differentiable with respect to ``x``.
+
+    Convention:
+        As :func:`residual_error`: pixel units, x then y, pixel centres at integers.
+    """
+    if padding not in _PADDINGS:
+        raise ValueError(f"v2vcore.warp: padding must be one of {_PADDINGS}, got {padding!r}")
+    _require_kernels("warp", x.device)
+    _reject_flow_grad("warp", flow=flow)
+    return torch.ops.v2vcore.warp(x, flow, padding, check_flow)
+
+
+def consistency_mask(flow_fwd: torch.Tensor, flow_bwd: torch.Tensor, *, check_flows: bool = True) -> torch.Tensor:
+    """Reliable-pixel mask of frame t: inside after warping, not occluded, not on a motion boundary.
+
+    Args:
+        flow_fwd: forward flow (frame t-1 to t), ``[B, 2, H, W]`` or ``[B, N, 2, H, W]``.
+        flow_bwd: backward flow (frame t to t-1), same shape and dtype.
+        check_flows: raise on NaN/Inf in a flow (see :func:`residual_error`).
+
+    Returns:
+        Bool mask ``[B, 1, H, W]`` (or ``[B, N, 1, H, W]``), the ``c`` of :func:`residual_error`.
+    """
+    _require_kernels("consistency_mask", flow_bwd.device)
+    if flow_fwd.dim() == 5 and flow_bwd.dim() == 5 and flow_fwd.shape == flow_bwd.shape:
+        batch, pairs = flow_bwd.shape[:2]
+        mask = torch.ops.v2vcore.consistency_mask(flow_fwd.flatten(0, 1), flow_bwd.flatten(0, 1), check_flows)
+        return mask.unflatten(0, (batch, pairs))
+    return torch.ops.v2vcore.consistency_mask(flow_fwd, flow_bwd, check_flows)
+
+
+if _C is not None:
+
+    @torch.library.register_fake("v2vcore::residual_error")
+    def _residual_error_fake(video, flow_fwd, flow_bwd, check_flows):
+        batch, frames, channels, height, width = video.shape
+        residual = video.new_empty((batch, frames - 1, channels, height, width))
+        mask = video.new_empty((batch, frames - 1, 1, height, width), dtype=torch.bool)
+        return residual, mask
+
+    @torch.library.register_fake("v2vcore::residual_error_backward")
+    def _residual_error_backward_fake(grad_residual, flow_bwd, mask):
+        batch, pairs, channels, height, width = grad_residual.shape
+        return grad_residual.new_empty((batch, pairs + 1, channels, height, width))
+
+    @torch.library.register_fake("v2vcore::warp")
+    def _warp_fake(x, flow, padding, check_flow):
+        return torch.empty_like(x, memory_format=torch.contiguous_format)
+
+    @torch.library.register_fake("v2vcore::warp_backward")
+    def _warp_backward_fake(grad_output, flow, padding):
+        return torch.empty_like(grad_output, memory_format=torch.contiguous_format)
+
+    @torch.library.register_fake("v2vcore::consistency_mask")
+    def _consistency_mask_fake(flow_fwd, flow_bwd, check_flows):
+        batch, _, height, width = flow_bwd.shape
+        return flow_bwd.new_empty((batch, 1, height, width), dtype=torch.bool)
+
+    def _residual_error_setup(ctx, inputs, output):
+        _, _, flow_bwd, _ = inputs
+        _, mask = output
+        ctx.save_for_backward(flow_bwd, mask)
+
+    def _residual_error_backward(ctx, grad_residual, grad_mask):
+        flow_bwd, mask = ctx.saved_tensors
+        grad_video = torch.ops.v2vcore.residual_error_backward(grad_residual, flow_bwd, mask)
+        return grad_video, None, None, None
+
+    torch.library.register_autograd(
+        "v2vcore::residual_error", _residual_error_backward, setup_context=_residual_error_setup
+    )
+
+    def _warp_setup(ctx, inputs, output):
+        _, flow, padding, _ = inputs
+        ctx.save_for_backward(flow)
+        ctx.padding = padding
+
+    def _warp_backward(ctx, grad_output):
+        (flow,) = ctx.saved_tensors
+        return torch.ops.v2vcore.warp_backward(grad_output, flow, ctx.padding), None, None, None
+
+    torch.library.register_autograd("v2vcore::warp", _warp_backward, setup_context=_warp_setup)
