@@ -1,0 +1,38 @@
+"""Optical-flow providers (exact, OpenCV DIS, scikit-image TV-L1, torchvision RAFT) and the flow cache.
+
+``make_flow_provider(name, **settings)`` builds a provider with ``compute(frames) -> (flow_fwd,
+flow_bwd)``; :class:`FlowCache` stores computed flows on disk keyed by frame content and provider
+settings. Conventions are SPEC section 2's; see ``docs/data.md``.
+"""
+
+from .cache import CACHE_FORMAT_VERSION, FlowCache
+from .config import FLOW_PROVIDER_CHOICES, FlowConfig
+from .providers import (
+    PROVIDERS,
+    DISFlowProvider,
+    ExactFlowProvider,
+    FlowProvider,
+    RAFTFlowProvider,
+    TVL1FlowProvider,
+    frames_to_numpy,
+    make_flow_provider,
+)
+from .storage import CorruptEntryError, load_tensors_checked, save_tensors_atomic
+
+__all__ = [
+    "FlowProvider",
+    "ExactFlowProvider",
+    "DISFlowProvider",
+    "TVL1FlowProvider",
+    "RAFTFlowProvider",
+    "PROVIDERS",
+    "make_flow_provider",
+    "frames_to_numpy",
+    "FlowCache",
+    "CACHE_FORMAT_VERSION",
+    "FlowConfig",
+    "FLOW_PROVIDER_CHOICES",
+    "CorruptEntryError",
+    "save_tensors_atomic",
+    "load_tensors_checked",
+]

@@ -1,0 +1,89 @@
+"""Typed configuration of the flow providers and the flow cache."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .cache import FlowCache
+from .providers import PROVIDERS, FlowProvider, make_flow_provider
+
+__all__ = ["FlowConfig", "FLOW_PROVIDER_CHOICES"]
+
+FLOW_PROVIDER_CHOICES = ("auto",) + tuple(PROVIDERS)
+
+
+@dataclass
+class FlowConfig:
+    """Which flow provider a data set uses, its settings, and where flows are cached.
+
+    Attributes:
+        provider: ``"auto"`` (``exact`` where the data has exact flow, i.e. synthetic clips, ``dis``
+            otherwise), ``"exact"``, ``"dis"``, ``"tvl1"`` or ``"raft"``.
+        cache_dir: folder of the on-disk flow cache (relative paths are relative to the working
+            directory); None disables caching. Exact flows are never cached.
+        dis_preset: OpenCV DIS preset: ``"ultrafast"``, ``"fast"`` or ``"medium"``.
+        tvl1_attachment, tvl1_tightness, tvl1_num_warp, tvl1_num_iter: scikit-image TV-L1 settings.
+        raft_weights: local RAFT state-dict file (required for ``raft``; nothing is downloaded).
+        raft_model: ``"large"`` or ``"small"``.
+        raft_iterations: RAFT refinement steps.
+        raft_device: torch device for RAFT.
+    """
+
+    provider: str = "auto"
+    cache_dir: str | None = ".cache/v2v-flows"
+    dis_preset: str = "medium"
+    tvl1_attachment: float = 15.0
+    tvl1_tightness: float = 0.3
+    tvl1_num_warp: int = 5
+    tvl1_num_iter: int = 10
+    raft_weights: str | None = None
+    raft_model: str = "large"
+    raft_iterations: int = 12
+    raft_device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.provider not in FLOW_PROVIDER_CHOICES:
+            raise ValueError(f"flow.provider must be one of {FLOW_PROVIDER_CHOICES}, got {self.provider!r}")
+        if self.cache_dir is not None and (not isinstance(self.cache_dir, str) or not self.cache_dir):
+            raise ValueError(f"flow.cache_dir must be a non-empty path or None, got {self.cache_dir!r}")
+        if self.raft_weights is not None and (not isinstance(self.raft_weights, str) or not self.raft_weights):
+            raise ValueError(f"flow.raft_weights must be a path or None, got {self.raft_weights!r}")
+        # Settings are validated by the provider classes; build each once to fail early.
+        for name in ("dis", "tvl1"):
+            make_flow_provider(name, **self.provider_settings(name))
+        if self.raft_model not in ("large", "small"):
+            raise ValueError(f"flow.raft_model must be 'large' or 'small', got {self.raft_model!r}")
+        if isinstance(self.raft_iterations, bool) or not isinstance(self.raft_iterations, int) or self.raft_iterations < 1:
+            raise ValueError(f"flow.raft_iterations must be an int >= 1, got {self.raft_iterations!r}")
+
+    def resolve(self, has_exact_flow: bool) -> str:
+        """The provider name ``"auto"`` stands for, given whether the data has exact flow."""
+        if self.provider == "auto":
+            return "exact" if has_exact_flow else "dis"
+        if self.provider == "exact" and not has_exact_flow:
+            raise ValueError(
+                "flow.provider='exact' needs a data set with exact flow (the synthetic clips); "
+                "use 'dis', 'tvl1' or 'raft' for DAVIS folders and video files"
+            )
+        return self.provider
+
+    def provider_settings(self, name: str) -> dict:
+        """Constructor arguments of provider ``name`` taken from this config."""
+        if name == "dis":
+            return {"preset": self.dis_preset}
+        if name == "tvl1":
+            return {"attachment": self.tvl1_attachment, "tightness": self.tvl1_tightness,
+                    "num_warp": self.tvl1_num_warp, "num_iter": self.tvl1_num_iter}
+        if name == "raft":
+            return {"weights": self.raft_weights, "model": self.raft_model,
+                    "iterations": self.raft_iterations, "device": self.raft_device}
+        return {}
+
+    def build_provider(self, has_exact_flow: bool) -> FlowProvider:
+        """The configured provider (``auto`` resolved)."""
+        name = self.resolve(has_exact_flow)
+        return make_flow_provider(name, **self.provider_settings(name))
+
+    def build_cache(self) -> FlowCache | None:
+        """The configured cache, or None when ``cache_dir`` is None."""
+        return FlowCache(self.cache_dir) if self.cache_dir is not None else None
