@@ -1,0 +1,29 @@
+"""Networks of the paper (section 3.2, SPEC section 4) and checkpoint loading for inference.
+
+* :class:`RecurrentUNet`: the generator (``forward`` over clips, streaming ``step``).
+* :class:`TwoChannelDiscriminator`: spatial + temporal recurrent PatchGAN channels.
+* :class:`PatchDiscriminator`: pix2pix's per-frame PatchGAN (image2image).
+* :func:`build_generator`, :func:`build_discriminator`: from a :class:`~v2v.config.RunConfig`.
+* :func:`load_generator`: ``(generator in eval mode, config)`` from a run directory or checkpoint.
+"""
+
+from .discriminator import PatchDiscriminator, RecurrentPatchChannel, TwoChannelDiscriminator
+from .factory import build_discriminator, build_generator
+from .generator import RecurrentUNet
+from .loading import find_checkpoint, list_checkpoints, load_generator, read_checkpoint
+from .presets import PRESETS, ArchitecturePreset
+
+__all__ = [
+    "RecurrentUNet",
+    "TwoChannelDiscriminator",
+    "RecurrentPatchChannel",
+    "PatchDiscriminator",
+    "build_generator",
+    "build_discriminator",
+    "load_generator",
+    "read_checkpoint",
+    "find_checkpoint",
+    "list_checkpoints",
+    "PRESETS",
+    "ArchitecturePreset",
+]
