@@ -1,0 +1,273 @@
+"""Translate a video file or a folder of frames with a trained generator: ``python -m v2v.translate``.
+
+The video is streamed: each frame is read, converted to the task's input (RGB for segmentation,
+luma for colorization, bicubic /2 then x2 for super-resolution; ``v2v.data.task_input``),
+translated by ``generator.step`` with the recurrent state of the previous frame, and written
+before the next one is read, so any length and any resolution run in constant memory. A detected
+scene cut (:mod:`v2v.scene_cuts`) resets the state, so one shot does not smear into the next.
+
+The output keeps the input's frame rate and, for video files, its audio (carried across by
+``v2v.data.video_io.VideoWriter``). It is written under a temporary name and renamed into place
+only when every frame has been written: a failed or interrupted run leaves nothing under the
+requested name (an existing output is replaced only on success).
+
+Example::
+
+    python -m v2v.translate --checkpoint runs/colorization --input clip.mp4 --output clip_color.mp4 --side-by-side
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = ["TranslateConfig", "TranslateResult", "translate", "stream_translate", "output_to_frame", "main"]
+
+
+@dataclass
+class TranslateConfig:
+    """Options of one translation run.
+
+    Attributes:
+        checkpoint: run directory (its newest checkpoint) or checkpoint file.
+        input: video file or folder of PNG/JPEG frames.
+        output: ``.mp4`` (or another video extension) for a video file, any other path for a PNG folder.
+        side_by_side: write ``model input | output`` side by side.
+        scene_cut_threshold: threshold of :class:`v2v.scene_cuts.SceneCutDetector`; None disables
+            cut detection (the state then runs through the whole video).
+        fps: frame rate of a frame-folder input (default 25; a video file keeps its own).
+        device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
+        max_frames: translate only the first frames (None: all).
+        overwrite: replace an existing output (on success only).
+        progress: show a progress bar.
+    """
+
+    checkpoint: str
+    input: str
+    output: str
+    side_by_side: bool = False
+    scene_cut_threshold: float | None = 0.12
+    fps: float | None = None
+    device: str = "auto"
+    max_frames: int | None = None
+    overwrite: bool = False
+    progress: bool = True
+
+
+@dataclass
+class TranslateResult:
+    """What a run wrote: the output path, frame count, frame rate, cut positions and speed."""
+
+    output: Path
+    frames: int
+    fps: float
+    cuts: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+    audio: bool = False
+
+
+def resolve_device(option: str) -> torch.device:
+    """``"auto"`` -> CUDA when available else CPU; ``"cpu"``/``"cuda"`` as given (CUDA must exist)."""
+    if option == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if option not in ("cpu", "cuda") and not option.startswith("cuda:"):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {option!r}")
+    if option.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {option!r} requested but CUDA is not available")
+    return torch.device(option)
+
+
+def output_to_frame(output: torch.Tensor) -> torch.Tensor:
+    """A generator output ``[Cout, H, W]`` in [-1, 1] as a displayable ``[C, H, W]`` frame in [0, 1].
+
+    RGB outputs are rescaled; a one-channel segmentation output becomes its binary mask
+    (foreground where the output is above 0, the middle of [-1, 1]).
+    """
+    if output.shape[0] == 1:
+        return (output > 0).float()
+    return ((output + 1) * 0.5).clamp(0, 1)
+
+
+@torch.no_grad()
+def stream_translate(generator: torch.nn.Module, inputs, device: torch.device, resets=None):
+    """Translate model inputs one frame at a time, carrying the recurrent state.
+
+    Args:
+        generator: a generator with ``step(frame [1, Cin, H, W], state) -> (output, state)``.
+        inputs: iterable of ``[Cin, H, W]`` tensors in [-1, 1].
+        device: where the generator runs.
+        resets: optional iterable of booleans, one per frame: True starts a new shot (state reset).
+
+    Yields:
+        ``[Cout, H, W]`` float32 CPU outputs in [-1, 1].
+    """
+    state = None
+    reset_flags = iter(resets) if resets is not None else None
+    for frame in inputs:
+        if reset_flags is not None and next(reset_flags):
+            state = None
+        output, state = generator.step(frame.unsqueeze(0).to(device), state)
+        yield output.squeeze(0).float().cpu()
+
+
+def _check_paths(config: TranslateConfig) -> tuple[Path, Path]:
+    source = Path(config.input)
+    destination = Path(config.output)
+    if not source.exists():
+        raise FileNotFoundError(f"--input {source} does not exist (expected a video file or a folder of frames)")
+    if source.resolve() == destination.resolve():
+        raise ValueError(f"--output {destination} is the input itself; choose another path")
+    if destination.exists() and not config.overwrite:
+        raise FileExistsError(f"--output {destination} exists; pass --overwrite to replace it")
+    if config.max_frames is not None and config.max_frames < 1:
+        raise ValueError(f"--max-frames must be >= 1, got {config.max_frames}")
+    return source, destination
+
+
+def translate(config: TranslateConfig) -> TranslateResult:
+    """Translate ``config.input`` into ``config.output`` (see the module docstring).
+
+    Raises:
+        FileNotFoundError: missing input or checkpoint.
+        FileExistsError: the output exists and ``overwrite`` is False.
+        ValueError: unreadable or corrupt input or checkpoint, bad options.
+    """
+    from tqdm import tqdm
+
+    from v2v.data import task_input, to_unit_range
+    from v2v.data.video_io import VIDEO_EXTENSIONS, VideoWriter, open_video_reader
+    from v2v.models import load_generator
+    from v2v.scene_cuts import SceneCutDetector
+
+    source, destination = _check_paths(config)
+    device = resolve_device(config.device)
+    generator, run_config = load_generator(config.checkpoint, map_location=device)
+    task = run_config.task
+    is_video_file = source.is_file()
+    reader = open_video_reader(source, fps=None if is_video_file else config.fps)
+    if is_video_file and config.fps is not None:
+        raise ValueError("--fps applies to frame-folder inputs; a video file keeps its own frame rate")
+    audio_from = None
+    if is_video_file and destination.suffix.lower() in VIDEO_EXTENSIONS and getattr(reader, "audio_stream_info", None):
+        audio_from = source
+    detector = SceneCutDetector(config.scene_cut_threshold) if config.scene_cut_threshold is not None else None
+    total = reader.num_frames if hasattr(reader, "num_frames") else None
+    if total is not None and config.max_frames is not None:
+        total = min(total, config.max_frames)
+
+    raw_frames: list[np.ndarray] = []  # holds at most the current frame (for cut detection and side-by-side)
+
+    def model_inputs():
+        for index, image in enumerate(reader):
+            if config.max_frames is not None and index >= config.max_frames:
+                return
+            raw_frames.clear()
+            raw_frames.append(image)
+            rgb = torch.tensor(image).permute(2, 0, 1).float() / 255.0
+            yield task_input(rgb, task)
+
+    def reset_flags():
+        while True:
+            yield detector.update(raw_frames[0]) if detector is not None else False
+
+    started = time.perf_counter()
+    written = 0
+    bar = tqdm(total=total, unit="frame", desc=f"translate ({task})", disable=not config.progress, file=sys.stderr)
+    with VideoWriter(destination, fps=reader.fps, audio_from=audio_from, overwrite=config.overwrite) as writer:
+        inputs = model_inputs()
+        feed = _Tee(inputs)
+        for output in stream_translate(generator, feed, device, reset_flags()):
+            frame = output_to_frame(output)
+            if config.side_by_side:
+                seen = to_unit_range(feed.last).clamp(0, 1)
+                if seen.shape[0] == 1:
+                    seen = seen.expand(3, -1, -1)
+                if frame.shape[0] == 1:
+                    frame = frame.expand(3, -1, -1)
+                frame = torch.cat([seen, frame], dim=2)
+            writer.write(frame)
+            written += 1
+            bar.update(1)
+        if written == 0:
+            raise ValueError(f"--input {source} has no frames to translate")
+    bar.close()
+    elapsed = time.perf_counter() - started
+    return TranslateResult(destination, written, reader.fps, list(detector.cuts) if detector else [], elapsed, audio_from is not None)
+
+
+class _Tee:
+    """Iterator wrapper remembering the last item it yielded (the model input of the current frame)."""
+
+    def __init__(self, iterable) -> None:
+        self._iterator = iter(iterable)
+        self.last = None
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        self.last = next(self._iterator)
+        return self.last
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m v2v.translate",
+        description="Translate a video file or a folder of frames with a trained v2v generator, frame by frame "
+        "(constant memory). The task's input transform is applied automatically; the output keeps the input's "
+        "frame rate and audio; scene cuts reset the recurrent state.",
+    )
+    parser.add_argument("--checkpoint", required=True, help="run directory (newest checkpoint) or checkpoint .pt file")
+    parser.add_argument("--input", required=True, help="input video file (.mp4, .mov, .mkv, ...) or folder of PNG/JPEG frames")
+    parser.add_argument("--output", required=True, help="output .mp4 (or other video extension) or a folder for PNG frames")
+    parser.add_argument("--side-by-side", action="store_true", help="write 'model input | output' side by side")
+    parser.add_argument("--scene-cut-threshold", type=float, default=0.12,
+                        help="mean absolute luma-thumbnail difference in [0, 1] above which a frame starts a new shot "
+                        "and the recurrent state is reset (default 0.12; see v2v/scene_cuts.py)")
+    parser.add_argument("--no-scene-cuts", action="store_true", help="never reset the recurrent state")
+    parser.add_argument("--fps", type=float, default=None, help="frame rate of a frame-folder input (default 25)")
+    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    parser.add_argument("--max-frames", type=int, default=None, help="translate only the first N frames")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output (only once the run succeeds)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status (0 success, 2 bad input or options, 1 other failure)."""
+    args = _parser().parse_args(argv)
+    config = TranslateConfig(
+        checkpoint=args.checkpoint,
+        input=args.input,
+        output=args.output,
+        side_by_side=args.side_by_side,
+        scene_cut_threshold=None if args.no_scene_cuts else args.scene_cut_threshold,
+        fps=args.fps,
+        device=args.device,
+        max_frames=args.max_frames,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+    )
+    try:
+        result = translate(config)
+    except (FileNotFoundError, FileExistsError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except (OSError, RuntimeError) as error:  # e.g. a disk or encoder failure: the output was discarded
+        print(f"error: translation failed, nothing was written to {args.output}: {error}", file=sys.stderr)
+        return 1
+    speed = result.frames / result.seconds if result.seconds > 0 else float("inf")
+    cuts = f", scene cuts before frames {result.cuts}" if result.cuts else ""
+    audio = ", audio kept" if result.audio else ""
+    print(f"wrote {result.output}: {result.frames} frames at {result.fps:g} fps ({speed:.1f} frames/s{cuts}{audio})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
