@@ -334,7 +334,7 @@ def _matlab_rem(x: np.ndarray, y: float) -> np.ndarray:
     return np.where(x != y, np.copysign(remainder, x), remainder)
 
 
-def shape_context(points: np.ndarray) -> np.ndarray:
+def shape_context(points: np.ndarray, chunk: int = 512) -> np.ndarray:
     """Log-polar shape-context histograms of a point set (Belongie et al.'s ``sc_compute``).
 
     For each point, the other points (itself included) are counted in 12 angle bins of 30 degrees
@@ -344,40 +344,48 @@ def shape_context(points: np.ndarray) -> np.ndarray:
 
     Args:
         points: ``[n, 2]`` (row, column) coordinates.
+        chunk: points processed at once (bounds the ``chunk x n`` temporaries).
 
     Returns:
         ``[n, 60]`` float64 counts, column ``angle_bin + 12 * radius_bin`` (radius bin 0 is the outermost ring).
     """
     points = np.asarray(points, dtype=np.float64)
     n = len(points)
-    d_row = points[None, :, 0] - points[:, None, 0]  # [i, j]: from point i to point j
-    d_col = points[None, :, 1] - points[:, None, 1]
-    # Distances by the expansion |a|^2 + |b|^2 - 2 a.b, as the official ``dist2`` computes them:
-    # on pixel contours a point often lies within rounding error of a radius-bin edge, and this
-    # form rounds such points the way the official code does.
     squared_norms = points[:, 0] ** 2 + points[:, 1] ** 2
-    dots = points[:, None, 0] * points[None, :, 0] + points[:, None, 1] * points[None, :, 1]
-    squared = (squared_norms[:, None] + squared_norms[None, :]) - 2.0 * dots
-    distance = np.sqrt(np.maximum(squared, 0.0))
-    mean_distance = distance.mean()
+
+    def distances(rows: slice) -> np.ndarray:
+        # |a|^2 + |b|^2 - 2 a.b, as the official ``dist2``: on pixel contours a point often lies
+        # within rounding error of a radius-bin edge, and this form rounds such points the same way
+        block = points[rows]
+        dots = block[:, None, 0] * points[None, :, 0] + block[:, None, 1] * points[None, :, 1]
+        squared = (squared_norms[rows, None] + squared_norms[None, :]) - 2.0 * dots
+        return np.sqrt(np.maximum(squared, 0.0))
+
+    # row blocks bound the n x n temporaries (a 5000-point contour would need GBs at once)
+    blocks = [slice(start, min(start + chunk, n)) for start in range(0, n, chunk)]
+    mean_distance = sum(float(distances(rows).sum()) for rows in blocks) / (n * n)
     if not mean_distance > 0:
         raise ValueError("shape_context needs at least two distinct points")
-    normalised = distance / mean_distance
     edges = np.logspace(np.log10(RADIUS_INNER), np.log10(RADIUS_OUTER), RADIUS_BINS)
-    radius_q = np.zeros((n, n), dtype=np.int64)
-    for edge in edges:
-        radius_q += normalised < edge
-    theta = np.arctan2(d_col, d_row)
     two_pi = 2 * np.pi
-    # the same floating-point steps as the official code, so that angles on a bin edge (vertical
-    # and horizontal neighbours, very common on pixel contours) land in the same bin
-    theta = _matlab_rem(_matlab_rem(theta, two_pi) + two_pi, two_pi)
-    angle_q = np.floor(theta / (two_pi / ANGLE_BINS)).astype(np.int64)
-    counted = radius_q > 0
-    rows = np.broadcast_to(np.arange(n)[:, None], (n, n))[counted]
-    bins = angle_q[counted] + ANGLE_BINS * (radius_q[counted] - 1)
-    histogram = np.bincount(rows * (ANGLE_BINS * RADIUS_BINS) + bins, minlength=n * ANGLE_BINS * RADIUS_BINS)
-    return histogram.reshape(n, ANGLE_BINS * RADIUS_BINS).astype(np.float64)
+    n_bins = ANGLE_BINS * RADIUS_BINS
+    histogram = np.zeros(n * n_bins, dtype=np.int64)
+    for rows in blocks:
+        normalised = distances(rows) / mean_distance
+        radius_q = np.zeros(normalised.shape, dtype=np.int64)
+        for edge in edges:
+            radius_q += normalised < edge
+        block = points[rows]
+        theta = np.arctan2(points[None, :, 1] - block[:, None, 1], points[None, :, 0] - block[:, None, 0])
+        # the same floating-point steps as the official code, so that angles on a bin edge
+        # (vertical and horizontal neighbours, very common on pixel contours) land in the same bin
+        theta = _matlab_rem(_matlab_rem(theta, two_pi) + two_pi, two_pi)
+        angle_q = np.floor(theta / (two_pi / ANGLE_BINS)).astype(np.int64)
+        counted = radius_q > 0
+        owners = np.broadcast_to(np.arange(rows.start, rows.stop)[:, None], counted.shape)[counted]
+        bins = angle_q[counted] + ANGLE_BINS * (radius_q[counted] - 1)
+        histogram += np.bincount(owners * n_bins + bins, minlength=n * n_bins)
+    return histogram.reshape(n, n_bins).astype(np.float64)
 
 
 def chi_square_costs(hist1: np.ndarray, hist2: np.ndarray, chunk: int = 256) -> np.ndarray:
