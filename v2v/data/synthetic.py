@@ -63,6 +63,8 @@ GRAY_TEXTURE_NAMES = ("brick", "grass", "gravel")
 # A layer's colour counts as unblended where its alpha is within this of 0 or 1 (a blend with
 # weight below 1e-3 changes a [0, 1] colour by less than 1e-3).
 _ALPHA_EPS = 1e-3
+# A source point this close outside the frame still counts as inside (float rounding of the flow).
+_INSIDE_TOLERANCE = 1e-3
 
 
 @dataclass
@@ -389,7 +391,9 @@ def synthetic_clip(
             fy = c[3] * xs + c[4] * ys + c[5]
             flow_out[k, 0], flow_out[k, 1] = fx, fy
             sx, sy = fx + xs, fy + ys
-            hidden = (sx < 0) | (sx > width - 1) | (sy < 0) | (sy > height - 1)
+            # Outside the frame (a tolerance absorbs float rounding of zero motion at the border).
+            tol = _INSIDE_TOLERANCE
+            hidden = (sx < -tol) | (sx > width - 1 + tol) | (sy < -tol) | (sy > height - 1 + tol)
             # Covered in `dst` by an object above the pixel's own layer: that object's alpha at the
             # source point, read from its texture through its own map of frame `dst`.
             for index in range(1, num_layers):

@@ -64,13 +64,24 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         FileNotFoundError: no such file.
         ValueError: the file cannot be decoded as an image.
     """
+    from PIL import Image
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"image not found: {path}")
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError(f"cannot read image {path}: not a decodable PNG/JPEG (corrupt or wrong format?)")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    # PIL, not cv2.imread: OpenCV returns a gray-filled image for a truncated JPEG with only a
+    # warning, PIL raises.
+    try:
+        with Image.open(path) as image:
+            image.load()
+            if image.mode.startswith("I"):  # 16/32-bit gray: keep the 8 most significant bits
+                wide = np.asarray(image).astype(np.float64)
+                scale = 65535.0 if wide.max() > 255 else 255.0
+                gray = np.clip(np.rint(wide / scale * 255.0), 0, 255).astype(np.uint8)
+                return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
+            return np.array(image.convert("RGB"))  # a writable copy
+    except Exception as error:
+        raise ValueError(f"cannot read image {path}: {error} (corrupt, truncated or not an image?)") from error
 
 
 def list_frame_files(folder: str | os.PathLike, extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> list[Path]:

@@ -48,7 +48,15 @@ def save_tensors_atomic(path: str | os.PathLike, tensors: dict[str, torch.Tensor
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    cpu = {name: t.detach().contiguous().cpu() for name, t in tensors.items()}
+    cpu: dict[str, torch.Tensor] = {}
+    storages: set[int] = set()
+    for name, tensor in tensors.items():
+        tensor = tensor.detach().contiguous().cpu()
+        pointer = tensor.untyped_storage().data_ptr()
+        if tensor.numel() and pointer in storages:  # safetensors refuses tensors sharing memory
+            tensor = tensor.clone()
+        storages.add(tensor.untyped_storage().data_ptr())
+        cpu[name] = tensor
     meta = dict(metadata or {})
     meta[_CHECKSUM_KEY] = tensors_checksum(cpu)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

@@ -1,0 +1,120 @@
+"""Tests of the three tasks: channels, ranges, luma, bicubic degradation, masks."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from v2v.data import (
+    TASKS,
+    bicubic_degrade,
+    make_task_pair,
+    rgb_to_luma,
+    task_channels,
+    task_input,
+    task_target,
+    to_model_range,
+    to_unit_range,
+)
+
+
+def clip(t=3, h=20, w=24, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand(t, 3, h, w, generator=generator)
+
+
+def test_task_list_and_channels():
+    assert TASKS == ("segmentation", "colorization", "superres")
+    assert task_channels("segmentation") == (3, 1)
+    assert task_channels("colorization") == (1, 3)
+    assert task_channels("superres") == (3, 3)
+    with pytest.raises(ValueError, match="unknown task"):
+        task_channels("deblur")
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_pairs_have_the_declared_channels_and_range(task):
+    frames = clip()
+    masks = (torch.rand(3, 1, 20, 24) > 0.5).float()
+    inputs, target = make_task_pair(frames, masks, task)
+    cin, cout = task_channels(task)
+    assert inputs.shape == (3, cin, 20, 24) and target.shape == (3, cout, 20, 24)
+    for tensor in (inputs, target):
+        assert tensor.dtype == torch.float32
+        assert tensor.min() >= -1.0 and tensor.max() <= 1.0
+    assert torch.equal(task_input(frames, task), inputs)
+    assert torch.equal(task_target(frames, masks, task), target)
+
+
+def test_segmentation_target_is_the_mask():
+    frames = clip()
+    masks = torch.zeros(3, 1, 20, 24)
+    masks[:, :, 5:10, 5:10] = 1.0
+    inputs, target = make_task_pair(frames, masks, "segmentation")
+    assert torch.allclose(inputs, frames * 2 - 1)
+    assert torch.equal(target, masks * 2 - 1)
+    assert torch.equal(task_target(frames, masks.bool(), "segmentation"), target)
+    with pytest.raises(ValueError, match="needs foreground masks"):
+        make_task_pair(frames, None, "segmentation")
+    with pytest.raises(ValueError, match="masks must have shape"):
+        make_task_pair(frames, masks[:2], "segmentation")
+
+
+def test_colorization_uses_bt601_luma():
+    frames = torch.zeros(3, 3, 2, 2)
+    frames[0, 0], frames[1, 1], frames[2, 2] = 1.0, 1.0, 1.0  # pure red, green, blue
+    luma = rgb_to_luma(frames)
+    assert luma.shape == (3, 1, 2, 2)
+    assert torch.allclose(luma[:, 0, 0, 0], torch.tensor([0.299, 0.587, 0.114]))
+    inputs, target = make_task_pair(frames, None, "colorization")
+    assert torch.allclose(inputs, luma * 2 - 1)
+    assert torch.equal(target, frames * 2 - 1)
+    white = torch.ones(1, 3, 4, 4)
+    assert torch.allclose(rgb_to_luma(white), torch.ones(1, 1, 4, 4))
+
+
+@pytest.mark.parametrize("size", [(20, 24), (21, 25), (7, 2)])
+def test_superres_keeps_the_frame_size_including_odd_sizes(size):
+    frames = clip(h=size[0], w=size[1])
+    degraded = bicubic_degrade(frames)
+    assert degraded.shape == frames.shape
+    assert degraded.min() >= 0 and degraded.max() <= 1
+    inputs, target = make_task_pair(frames, None, "superres")
+    assert torch.allclose(inputs, degraded * 2 - 1) and torch.equal(target, frames * 2 - 1)
+
+
+def test_superres_removes_detail_but_keeps_smooth_content():
+    ys, xs = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    smooth = (0.5 + 0.4 * torch.sin(xs / 6.0) * torch.cos(ys / 7.0)).expand(1, 3, 32, 32)
+    checker = ((xs + ys) % 2).expand(1, 3, 32, 32)
+    assert (bicubic_degrade(smooth) - smooth)[..., 4:-4, 4:-4].abs().max() < 0.02
+    assert (bicubic_degrade(checker) - checker).abs().mean() > 0.3  # Nyquist detail is gone
+    constant = torch.full((2, 3, 9, 11), 0.3)
+    assert torch.allclose(bicubic_degrade(constant), constant, atol=1e-6)
+    # Matches an explicit antialiased bicubic down/up resampling.
+    frames = clip(h=16, w=16)
+    expected = F.interpolate(
+        F.interpolate(frames, size=(8, 8), mode="bicubic", antialias=True), size=(16, 16), mode="bicubic"
+    ).clamp(0, 1)
+    assert torch.allclose(bicubic_degrade(frames), expected)
+
+
+def test_uint8_frames_and_range_helpers():
+    frames = (clip() * 255).round().to(torch.uint8)
+    inputs = task_input(frames, "segmentation")
+    assert torch.allclose(inputs, frames.float() / 255 * 2 - 1)
+    x = torch.linspace(-1, 1, 11)
+    assert torch.allclose(to_model_range(to_unit_range(x)), x, atol=1e-6)
+    assert torch.allclose(to_unit_range(torch.tensor([-1.0, 0.0, 1.0])), torch.tensor([0.0, 0.5, 1.0]))
+
+
+def test_bad_frames_are_clear_errors():
+    with pytest.raises(ValueError, match=r"RGB with shape \[\.\.\., 3, H, W\]"):
+        task_input(torch.rand(3, 4, 8, 8), "colorization")
+    with pytest.raises(ValueError, match="float in"):
+        task_input(torch.zeros(3, 3, 8, 8, dtype=torch.int32), "superres")
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        task_input([[0.0]], "superres")
+    with pytest.raises(ValueError, match="at least 2x2"):
+        bicubic_degrade(torch.rand(1, 3, 1, 5))
+    with pytest.raises(ValueError, match="unknown task"):
+        task_input(clip(), "inpainting")

@@ -1,0 +1,271 @@
+"""Tests of streaming video IO: files through PyAV, frame folders, atomic writes, audio, bad input."""
+
+import tracemalloc
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from v2v.data.video_io import (
+    FrameFolderReader,
+    VideoFileReader,
+    VideoWriter,
+    frame_to_uint8,
+    list_frame_files,
+    open_video_reader,
+    read_image,
+    read_video,
+)
+
+
+def gradient_frames(count, height=48, width=64):
+    """Smooth moving gradients (compress well, survive chroma subsampling)."""
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    frames = []
+    for index in range(count):
+        red = 0.5 + 0.4 * np.sin((xs + 2 * index) / 9.0)
+        green = 0.5 + 0.4 * np.cos((ys - index) / 7.0)
+        blue = np.full_like(xs, (index % 10) / 10.0)
+        frames.append(np.rint(np.stack([red, green, blue], axis=2) * 255).astype(np.uint8))
+    return frames
+
+
+def make_video_with_audio(path, audio_codec, frames=20, fps=10, sample_rate=16000):
+    container = av.open(str(path), "w")
+    video = container.add_stream("libx264", rate=fps)
+    video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+    audio = container.add_stream(audio_codec, rate=sample_rate, layout="mono")
+    per_frame = sample_rate // fps
+    for index, image in enumerate(gradient_frames(frames)):
+        frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+        frame.pts, frame.time_base = index, Fraction(1, fps)
+        for packet in video.encode(frame):
+            container.mux(packet)
+        samples = (np.sin(np.arange(index * per_frame, (index + 1) * per_frame) / 5.0) * 8000).astype(np.int16)
+        sound = av.AudioFrame.from_ndarray(samples[None], format="s16", layout="mono")
+        sound.sample_rate, sound.pts, sound.time_base = sample_rate, index * per_frame, Fraction(1, sample_rate)
+        for packet in audio.encode(sound):
+            container.mux(packet)
+    for stream in (video, audio):
+        for packet in stream.encode(None):
+            container.mux(packet)
+    container.close()
+
+
+def stream_durations(path):
+    with av.open(str(path)) as container:
+        return {s.type: (s.codec_context.name, float(s.duration * s.time_base)) for s in container.streams}
+
+
+def test_mp4_roundtrip_h264(tmp_path):
+    frames = gradient_frames(12)
+    path = tmp_path / "clip.mp4"
+    with VideoWriter(path, fps=12.5) as writer:
+        for frame in frames:
+            writer.write(frame)
+    assert writer.codec == "libx264" and writer.frames_written == 12
+    reader = open_video_reader(path)
+    assert isinstance(reader, VideoFileReader)
+    assert reader.fps == pytest.approx(12.5) and reader.frame_size == (48, 64) and reader.num_frames == 12
+    assert reader.audio_stream_info is None
+    decoded = list(reader)
+    assert len(decoded) == 12 and decoded[0].dtype == np.uint8 and decoded[0].shape == (48, 64, 3)
+    error = np.mean([np.abs(a.astype(int) - b.astype(int)).mean() for a, b in zip(decoded, frames)])
+    assert error < 5.0  # lossy H.264 at crf 18 (yuv420p) on a tiny frame
+    assert len(list(reader)) == 12  # a reader can be iterated again
+    assert stream_durations(path)["video"][0] == "h264"
+    assert [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]  # no temporary file left
+
+
+def test_odd_sizes_and_other_frame_forms(tmp_path):
+    path = tmp_path / "odd.mp4"
+    with VideoWriter(path, fps=5, crf=0) as writer:
+        writer.write(np.full((21, 33, 3), 200, np.uint8))
+        writer.write(torch.full((3, 21, 33), 0.5))  # torch [C, H, W] float
+        writer.write(np.full((21, 33), 0.25, np.float32))  # numpy gray float
+    frames, fps = read_video(path)
+    assert frames.shape == (3, 3, 21, 33) and fps == pytest.approx(5)
+    assert torch.allclose(frames[:, :, 5, 5].mean(1), torch.tensor([200 / 255, 0.5, 0.25]), atol=2 / 255)
+
+
+def test_frame_folder_roundtrip_is_lossless(tmp_path):
+    frames = [np.random.default_rng(i).integers(0, 256, (17, 23, 3), dtype=np.uint8) for i in range(4)]
+    folder = tmp_path / "frames"
+    with VideoWriter(folder) as writer:
+        for frame in frames:
+            writer.write(frame)
+    assert sorted(p.name for p in folder.iterdir()) == [f"{i:06d}.png" for i in range(4)]
+    reader = open_video_reader(folder, fps=30)
+    assert isinstance(reader, FrameFolderReader) and reader.fps == 30 and len(reader) == 4
+    for read, original in zip(reader, frames):
+        assert np.array_equal(read, original)
+    assert open_video_reader(folder).fps == 25.0  # documented default for folders
+
+
+def test_natural_order_and_jpeg_folders(tmp_path):
+    for index in (10, 2, 1):
+        Image.fromarray(np.full((4, 4, 3), index, np.uint8)).save(tmp_path / f"frame{index}.png")
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / "frame3.JPG")
+    (tmp_path / "notes.txt").write_text("ignored")
+    assert [p.name for p in list_frame_files(tmp_path)] == ["frame1.png", "frame2.png", "frame3.JPG", "frame10.png"]
+    assert read_image(tmp_path / "frame2.png")[0, 0].tolist() == [2, 2, 2]
+
+
+def test_failed_write_leaves_nothing_and_keeps_the_old_file(tmp_path):
+    path = tmp_path / "out.mp4"
+    path.write_bytes(b"previous result")
+    with pytest.raises(RuntimeError, match="boom"):
+        with VideoWriter(path, fps=10) as writer:
+            for frame in gradient_frames(3):
+                writer.write(frame)
+            raise RuntimeError("boom")
+    assert path.read_bytes() == b"previous result"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"]
+    folder = tmp_path / "frames"
+    with pytest.raises(ValueError, match="all frames must share one size"):
+        with VideoWriter(folder) as writer:
+            writer.write(np.zeros((8, 8, 3), np.uint8))
+            writer.write(np.zeros((9, 8, 3), np.uint8))
+    assert not folder.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
+
+
+def test_success_replaces_an_existing_destination(tmp_path):
+    path = tmp_path / "out.mp4"
+    path.write_bytes(b"old")
+    with VideoWriter(path, fps=10) as writer:
+        writer.write(gradient_frames(1)[0])
+    assert open_video_reader(path).num_frames == 1
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    (folder / "stale.png").write_bytes(b"x")
+    with VideoWriter(folder) as writer:
+        writer.write(gradient_frames(1)[0])
+    assert [p.name for p in folder.iterdir()] == ["000000.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames", "out.mp4"]
+
+
+def test_writer_guards(tmp_path):
+    path = tmp_path / "out.mp4"
+    path.write_bytes(b"keep")
+    with pytest.raises(FileExistsError):
+        VideoWriter(path, overwrite=False)
+    with pytest.raises(ValueError, match="no frames were written"):
+        with VideoWriter(tmp_path / "empty.mp4"):
+            pass
+    assert not (tmp_path / "empty.mp4").exists()
+    with pytest.raises(ValueError, match="fps must be positive"):
+        VideoWriter(tmp_path / "x.mp4", fps=0)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        VideoWriter(tmp_path / "missing" / "x.mp4")
+    plain_file = tmp_path / "out"  # no video extension: a frame-folder destination
+    plain_file.write_bytes(b"not a folder")
+    with pytest.raises(ValueError, match="refusing to replace"):
+        VideoWriter(plain_file)
+    with pytest.raises(ValueError, match="even frame sizes"):
+        with VideoWriter(tmp_path / "m.mp4", codec="mpeg4") as writer:
+            writer.write(np.zeros((9, 8, 3), np.uint8))
+    with pytest.raises(ValueError, match="audio_from needs a video file"):
+        VideoWriter(tmp_path / "folder", audio_from=path)
+    writer = VideoWriter(tmp_path / "late.mp4")
+    writer.write(np.zeros((8, 8, 3), np.uint8))
+    writer.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        writer.write(np.zeros((8, 8, 3), np.uint8))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["late.mp4", "out", "out.mp4"]
+
+
+def test_mpeg4_fallback_codec(tmp_path):
+    with VideoWriter(tmp_path / "m.mp4", fps=10, codec="mpeg4") as writer:
+        for frame in gradient_frames(5):
+            writer.write(frame)
+    assert stream_durations(tmp_path / "m.mp4")["video"][0] == "mpeg4"
+    assert len(read_video(tmp_path / "m.mp4")[0]) == 5
+
+
+@pytest.mark.parametrize("container, codec, expected", [(".mp4", "aac", "aac"), (".mov", "pcm_s16le", "aac")])
+def test_audio_is_carried_and_cut_to_the_video(tmp_path, container, codec, expected):
+    source = tmp_path / f"source{container}"
+    make_video_with_audio(source, codec, frames=20, fps=10)
+    reader = open_video_reader(source)
+    assert reader.audio_stream_info["codec"] == codec and reader.audio_stream_info["channels"] == 1
+    out = tmp_path / "out.mp4"
+    with VideoWriter(out, fps=reader.fps, audio_from=source) as writer:
+        for index, frame in enumerate(reader):
+            if index == 12:
+                break
+            writer.write(frame)
+    durations = stream_durations(out)
+    assert durations["video"] == ("h264", pytest.approx(1.2, abs=0.01))
+    assert durations["audio"][0] == expected
+    assert durations["audio"][1] == pytest.approx(1.2, abs=0.15)  # cut at the video's end (AAC frames)
+    assert open_video_reader(out).audio_stream_info["channels"] == 1
+
+
+def test_reading_streams_with_constant_memory(tmp_path):
+    path = tmp_path / "long.mp4"
+    with VideoWriter(path, fps=25) as writer:
+        for frame in gradient_frames(10) * 12:
+            writer.write(frame)
+    reader = open_video_reader(path)
+    tracemalloc.start()
+    count = 0
+    for frame in reader:
+        count += 1
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert count == 120
+    assert peak < 20 * frame.nbytes  # not 120 frames held at once
+
+
+def test_bad_inputs_name_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere.mp4"):
+        open_video_reader(tmp_path / "nowhere.mp4")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match="empty"):
+        open_video_reader(empty)
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(b"\x00" * 1000)
+    with pytest.raises(ValueError, match="garbage.mp4"):
+        open_video_reader(garbage)
+    good = tmp_path / "good.mp4"
+    with VideoWriter(good, fps=10) as writer:
+        for frame in gradient_frames(30):
+            writer.write(frame)
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(ValueError, match="truncated.mp4"):
+        list(open_video_reader(truncated))
+    with pytest.raises(ValueError, match="fps can only be given for frame folders"):
+        open_video_reader(good, fps=3)
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    Image.new("RGB", (8, 8)).save(mixed / "0.png")
+    Image.new("RGB", (8, 9)).save(mixed / "1.png")
+    with pytest.raises(ValueError, match=r"1\.png is 9x8.*different sizes"):
+        list(open_video_reader(mixed))
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    Image.new("RGB", (8, 8)).save(broken / "0.png")
+    (broken / "1.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    frames = iter(open_video_reader(broken))
+    assert next(frames).shape == (8, 8, 3)  # streaming: the good frame comes first
+    with pytest.raises(ValueError, match=r"cannot read image .*1\.png"):
+        next(frames)
+
+
+def test_frame_to_uint8_forms_and_errors():
+    assert frame_to_uint8(np.zeros((2, 3), np.uint8)).shape == (2, 3, 3)
+    assert frame_to_uint8(torch.ones(1, 2, 3)).max() == 255
+    assert frame_to_uint8(np.full((2, 2, 3), 2.0)).max() == 255  # clamped
+    with pytest.raises(ValueError, match=r"\[3, H, W\]"):
+        frame_to_uint8(torch.zeros(2, 2, 3))
+    with pytest.raises(ValueError, match="NaN"):
+        frame_to_uint8(np.full((2, 2, 3), np.nan))
+    with pytest.raises(ValueError, match="uint8 or float"):
+        frame_to_uint8(np.zeros((2, 2, 3), np.int32))
+    with pytest.raises(TypeError):
+        frame_to_uint8([[0]])

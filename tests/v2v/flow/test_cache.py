@@ -1,0 +1,132 @@
+"""Tests of the flow cache: computed once, keyed by content and settings, atomic, self-repairing."""
+
+import os
+import warnings
+
+import pytest
+import torch
+
+from v2v.flow import DISFlowProvider, ExactFlowProvider, FlowCache
+from v2v.flow import storage
+
+
+class CountingDIS(DISFlowProvider):
+    """DIS that counts how often it really computes."""
+
+    def __init__(self, **settings):
+        super().__init__(**settings)
+        self.calls = 0
+
+    def compute(self, frames):
+        self.calls += 1
+        return super().compute(frames)
+
+
+def frames(seed=0, t=3, h=24, w=32):
+    return torch.rand(t, 3, h, w, generator=torch.Generator().manual_seed(seed))
+
+
+def entries(root):
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+def test_computed_once_then_reused_across_instances(tmp_path):
+    provider, clip = CountingDIS(), frames()
+    cache = FlowCache(tmp_path)
+    first = cache.get_or_compute(clip, provider)
+    second = cache.get_or_compute(clip.clone(), provider)  # equal content, another tensor
+    assert provider.calls == 1 and cache.misses == 1 and cache.hits == 1
+    assert torch.equal(first[0], second[0]) and torch.equal(first[1], second[1])
+    assert first[0].shape == (2, 2, 24, 32)
+    later_run = FlowCache(tmp_path)  # a new process / run
+    later_run.get_or_compute(clip, provider)
+    assert provider.calls == 1 and later_run.hits == 1
+    assert len(entries(tmp_path)) == 1 and entries(tmp_path)[0].suffix == ".safetensors"
+
+
+def test_key_depends_on_content_settings_and_dtype(tmp_path):
+    cache = FlowCache(tmp_path)
+    clip = frames()
+    medium, fast = DISFlowProvider(), DISFlowProvider(preset="fast")
+    key = cache.key(clip, medium)
+    assert key == cache.key(clip.clone(), DISFlowProvider())
+    assert key != cache.key(clip, fast)
+    assert key != cache.key(frames(seed=1), medium)
+    changed = clip.clone()
+    changed[0, 0, 0, 0] += 1e-6
+    assert key != cache.key(changed, medium)
+    assert key != cache.key(clip.double(), medium)
+    cache.get_or_compute(clip, medium)
+    cache.get_or_compute(clip, fast)
+    assert len(entries(tmp_path)) == 2
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip_byte", "garbage", "empty"])
+def test_damaged_entries_are_detected_and_recomputed(tmp_path, damage):
+    provider, clip = CountingDIS(), frames()
+    cache = FlowCache(tmp_path)
+    good = cache.get_or_compute(clip, provider)
+    path = cache.path(cache.key(clip, provider))
+    data = path.read_bytes()
+    if damage == "truncate":
+        path.write_bytes(data[: len(data) // 2])
+    elif damage == "flip_byte":
+        path.write_bytes(data[:-10] + bytes([data[-10] ^ 0xFF]) + data[-9:])
+    elif damage == "garbage":
+        path.write_bytes(b"\x00" * len(data))
+    else:
+        path.write_bytes(b"")
+    with pytest.warns(RuntimeWarning, match="recomputing a damaged entry"):
+        repaired = cache.get_or_compute(clip, provider)
+    assert provider.calls == 2 and cache.recomputed == 1
+    assert torch.equal(repaired[0], good[0]) and torch.equal(repaired[1], good[1])
+    rewritten, _ = storage.load_tensors_checked(path)  # rewritten whole
+    assert torch.equal(rewritten["flow_fwd"], good[0]) and torch.equal(rewritten["flow_bwd"], good[1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cache.get_or_compute(clip, provider)
+    assert provider.calls == 2
+
+
+def test_entry_with_the_wrong_shape_is_recomputed(tmp_path):
+    provider, clip = CountingDIS(), frames()
+    cache = FlowCache(tmp_path)
+    key = cache.key(clip, provider)
+    wrong = torch.zeros(1, 2, 24, 32)
+    cache.store(key, wrong, wrong)
+    with pytest.warns(RuntimeWarning, match="has shape"):
+        flow_fwd, _ = cache.get_or_compute(clip, provider)
+    assert flow_fwd.shape == (2, 2, 24, 32) and provider.calls == 1
+
+
+def test_failed_write_leaves_no_entry_and_no_temporary_file(tmp_path, monkeypatch):
+    provider, clip = CountingDIS(), frames()
+    cache = FlowCache(tmp_path)
+
+    def failing_save(tensors, filename, metadata=None):
+        with open(filename, "wb") as handle:
+            handle.write(b"partial")  # a crash in the middle of writing
+        raise OSError("disk full")
+
+    monkeypatch.setattr(storage, "save_file", failing_save)
+    with pytest.raises(OSError, match="disk full"):
+        cache.get_or_compute(clip, provider)
+    assert entries(tmp_path) == []
+    monkeypatch.undo()
+    cache.get_or_compute(clip, provider)
+    assert len(entries(tmp_path)) == 1 and not any(p.name.endswith(".tmp") for p in entries(tmp_path))
+
+
+def test_cache_guards(tmp_path):
+    with pytest.raises(ValueError, match="not cached"):
+        FlowCache(tmp_path).get_or_compute(frames(), ExactFlowProvider())
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    with pytest.raises(NotADirectoryError, match="file"):
+        FlowCache(not_a_folder)
+    with pytest.raises(ValueError, match="root"):
+        FlowCache("")
+    with pytest.raises(ValueError, match=r"\[T, C, H, W\]"):
+        FlowCache(tmp_path).get_or_compute(torch.rand(3, 8, 8), DISFlowProvider())
+    assert "FlowCache(" in repr(FlowCache(tmp_path))
+    assert os.listdir(tmp_path) == ["file"]  # nothing created until the first write

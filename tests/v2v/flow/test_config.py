@@ -1,0 +1,46 @@
+"""Tests of FlowConfig: provider resolution, settings, cache, validation."""
+
+import pytest
+
+from v2v.flow import DISFlowProvider, ExactFlowProvider, FlowCache, FlowConfig, TVL1FlowProvider
+
+
+def test_auto_resolves_by_data_source(tmp_path):
+    config = FlowConfig(cache_dir=str(tmp_path))
+    assert isinstance(config.build_provider(has_exact_flow=True), ExactFlowProvider)
+    provider = config.build_provider(has_exact_flow=False)
+    assert isinstance(provider, DISFlowProvider) and provider.preset == "medium"
+    assert isinstance(config.build_cache(), FlowCache)
+    assert FlowConfig(cache_dir=None).build_cache() is None
+
+
+def test_settings_reach_the_providers():
+    config = FlowConfig(provider="tvl1", tvl1_attachment=5.0, tvl1_num_iter=4)
+    provider = config.build_provider(has_exact_flow=True)
+    assert isinstance(provider, TVL1FlowProvider)
+    assert provider.settings["attachment"] == 5.0 and provider.settings["num_iter"] == 4
+    assert FlowConfig(dis_preset="fast").build_provider(False).preset == "fast"
+    assert FlowConfig(provider="raft").provider_settings("raft")["weights"] is None
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"provider": "flownet2"}, "flow.provider must be one of"),
+        ({"cache_dir": ""}, "cache_dir"),
+        ({"dis_preset": "ultraslow"}, "dis preset"),
+        ({"tvl1_tightness": -1.0}, "tvl1 tightness"),
+        ({"tvl1_num_warp": 0}, "tvl1 num_warp"),
+        ({"raft_model": "tiny"}, "raft_model"),
+        ({"raft_iterations": 0}, "raft_iterations"),
+        ({"raft_weights": ""}, "raft_weights"),
+    ],
+)
+def test_bad_values_are_clear_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        FlowConfig(**kwargs)
+
+
+def test_exact_needs_exact_data():
+    with pytest.raises(ValueError, match="needs a data set with exact flow"):
+        FlowConfig(provider="exact").build_provider(has_exact_flow=False)
