@@ -407,7 +407,10 @@ class VideoWriter:
         name = in_stream.codec_context.name
         copy = self.path.suffix.lower() not in (".mp4", ".m4v", ".mov") or name in _MP4_AUDIO_COPY
         if copy:
-            out_stream = self._container.add_stream_from_template(in_stream)
+            if hasattr(self._container, "add_stream_from_template"):  # PyAV >= 14
+                out_stream = self._container.add_stream_from_template(in_stream)
+            else:
+                out_stream = self._container.add_stream(template=in_stream)
         else:
             out_stream = self._container.add_stream("aac", rate=in_stream.codec_context.sample_rate,
                                                     layout=in_stream.codec_context.layout.name)
