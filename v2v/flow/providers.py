@@ -323,6 +323,7 @@ class TVL1FlowProvider(FlowProvider):
 
 
 _RAFT_MODELS = ("large", "small")
+_RAFT_MIN_SIDE = 128
 
 
 class RAFTFlowProvider(FlowProvider):
@@ -336,6 +337,9 @@ class RAFTFlowProvider(FlowProvider):
         iterations: RAFT's recurrent refinement steps (``num_flow_updates``).
         device: torch device for the network (``"cpu"``, ``"cuda"``).
         batch_size: frame pairs per forward pass.
+
+    Frames are padded (bottom/right, edge replication) to sides that are multiples of 8 and at
+    least 128, as RAFT requires, and the flows cropped back.
 
     Raises:
         ImportError: torchvision is not installed.
@@ -434,8 +438,10 @@ class RAFTFlowProvider(FlowProvider):
         if clip.shape[3] == 1:
             clip = np.repeat(clip, 3, axis=3)
         images = torch.from_numpy(clip).permute(0, 3, 1, 2).to(self.device) * 2.0 - 1.0
-        # RAFT needs sides divisible by 8: pad bottom/right by replication, crop the flow back.
-        pad_h, pad_w = (-height) % 8, (-width) % 8
+        # RAFT needs sides divisible by 8 and at least 128 (its 4-level correlation pyramid runs on
+        # 1/8-resolution features): pad bottom/right by replication, crop the flow back.
+        pad_h = max(_RAFT_MIN_SIDE, height + (-height) % 8) - height
+        pad_w = max(_RAFT_MIN_SIDE, width + (-width) % 8) - width
         if pad_h or pad_w:
             images = torch.nn.functional.pad(images, (0, pad_w, 0, pad_h), mode="replicate")
         sources = torch.cat([images[:-1], images[1:]])  # forward pairs, then backward pairs

@@ -212,7 +212,9 @@ def test_raft_loads_local_weights_pads_and_orders_directions(fake_torchvision, t
     assert torch.allclose(flow_fwd[:, 0], torch.full((2, 30, 21), 1.5))  # last prediction, frame k -> k+1
     assert torch.allclose(flow_bwd[:, 0], torch.full((2, 30, 21), -1.5))  # frame k+1 -> k
     network = fake_torchvision[-1]
-    assert network.calls[0] == ((2, 3, 32, 24), 7)  # padded to multiples of 8, batches of 2
+    assert network.calls[0] == ((2, 3, 128, 128), 7)  # padded to RAFT's minimum, batches of 2
+    large = provider.compute(torch.rand(2, 3, 130, 201))
+    assert network.calls[-1][0] == (2, 3, 136, 208) and large[0].shape == (1, 2, 130, 201)
     # Content-addressed settings; pickles without the network.
     copy = tmp_path / "copy.pth"
     copy.write_bytes(weights.read_bytes())
