@@ -18,6 +18,7 @@ from .providers import (
     make_flow_provider,
 )
 from .storage import CorruptEntryError, load_tensors_checked, save_tensors_atomic
+from .streaming import iter_pair_flows
 
 __all__ = [
     "FlowProvider",
@@ -35,4 +36,5 @@ __all__ = [
     "CorruptEntryError",
     "save_tensors_atomic",
     "load_tensors_checked",
+    "iter_pair_flows",
 ]

@@ -188,3 +188,13 @@ def test_precompute_flows_fills_the_cache(tiny_davis, tmp_path):
     assert cache.misses == 2
     dataset[0], dataset[1]
     assert cache.hits == 2 and cache.misses == 2
+
+
+def test_davis_loads_in_worker_processes(tiny_davis, tmp_path):
+    root, _ = tiny_davis
+    cache = FlowCache(tmp_path / "flows")
+    dataset = DavisVideoDataset(root, "train", "segmentation", crop_size=(32, 32), hflip=True, flow_cache=cache)
+    loader = DataLoader(dataset, batch_size=3, num_workers=2)
+    batch = next(iter(loader))
+    assert batch["input"].shape == (3, 5, 3, 32, 32) and batch["flow_bwd"].shape == (3, 4, 2, 32, 32)
+    assert len(list((tmp_path / "flows").rglob("*.safetensors"))) == 3  # workers filled the shared cache
