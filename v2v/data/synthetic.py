@@ -65,6 +65,8 @@ GRAY_TEXTURE_NAMES = ("brick", "grass", "gravel")
 _ALPHA_EPS = 1e-3
 # A source point this close outside the frame still counts as inside (float rounding of the flow).
 _INSIDE_TOLERANCE = 1e-3
+# Layer labels are stored as uint8 while rendering; far more objects than this would cover the frame anyway.
+_MAX_OBJECTS = 64
 
 
 @dataclass
@@ -105,6 +107,8 @@ class SyntheticConfig:
 
     def __post_init__(self) -> None:
         self.num_objects = _int_range("num_objects", self.num_objects, minimum=0)
+        if self.num_objects[1] > _MAX_OBJECTS:
+            raise ValueError(f"SyntheticConfig.num_objects allows at most {_MAX_OBJECTS} objects, got {self.num_objects}")
         self.object_size = _float_range("object_size", self.object_size, low=1e-3, high=2.0)
         for name in ("camera_speed", "camera_rotation", "camera_zoom", "object_speed",
                      "object_rotation", "object_zoom", "soft_edge", "texture_sigma"):

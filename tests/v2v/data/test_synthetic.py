@@ -168,6 +168,7 @@ def test_generation_time_256x256_5_frames_on_one_core():
         ({"size": 64}, "pair of ints"),
         ({"num_frames": 0}, "num_frames"),
         ({"num_objects": (3, 1)}, "num_objects"),
+        ({"num_objects": (1, 300)}, "at most 64"),
         ({"object_speed": -1.0}, "object_speed"),
         ({"camera_zoom": 0.7}, "zoom"),
         ({"object_size": (0.5, 0.2)}, "object_size"),
