@@ -1,0 +1,36 @@
+"""Networks built from a config: every setting x task gets the right kinds and shapes."""
+
+import pytest
+import torch
+
+from v2v.config import SETTINGS, ConfigError, load_config
+from v2v.data import TASKS, task_channels
+from v2v.models import PatchDiscriminator, TwoChannelDiscriminator, build_discriminator, build_generator
+
+
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("setting", list(SETTINGS))
+def test_shapes_for_every_setting_and_task(setting, task):
+    config = load_config("quickstart", [f"setting={setting}", f"task={task}"])
+    cin, cout = task_channels(task)
+    generator, discriminator = build_generator(config), build_discriminator(config)
+    switches = SETTINGS[setting]
+    assert generator.recurrent == switches.recurrent_generator
+    video = torch.rand(2, 3, cin, 48, 40) * 2 - 1
+    output = generator(video)
+    assert output.shape == (2, 3, cout, 48, 40)
+    residual = torch.zeros(2, 2, cout, 48, 40)
+    if switches.per_frame_discriminator:
+        assert isinstance(discriminator, PatchDiscriminator)
+        assert discriminator(video, output).shape[:3] == (2, 3, 1)
+    else:
+        assert isinstance(discriminator, TwoChannelDiscriminator)
+        decision = discriminator(video, output, residual if switches.temporal_discriminator else None)
+        assert decision.shape == (2, 2 if switches.temporal_discriminator else 1)
+
+
+def test_unresolved_config_is_refused():
+    from v2v.config import RunConfig
+
+    with pytest.raises(ConfigError, match="resolve"):
+        build_generator(RunConfig())

@@ -1,0 +1,185 @@
+"""One training iteration (D step then G step) in every setting, and whole tiny runs."""
+
+import json
+
+import pytest
+import torch
+
+import v2vcore
+from v2v.config import SETTINGS
+from v2v.data import TASKS, build_dataset
+from v2v.losses import residual_errors
+from v2v.models import build_discriminator, build_generator, list_checkpoints, read_checkpoint
+from v2v.train import loop
+from v2v.train.data import collate_clips
+from v2v.train.loop import autocast_dtype, train, train_step
+
+
+def setup(config, seed=0):
+    torch.manual_seed(seed)
+    generator, discriminator = build_generator(config), build_discriminator(config)
+    batch = collate_clips([build_dataset(config.data, "train", config.task)[0]])
+    optimizers = (
+        torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999)),
+        torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999)),
+    )
+    return generator, discriminator, batch, optimizers
+
+
+def run_step(config, generator, discriminator, batch, optimizers, autocast=None):
+    scaler = torch.amp.GradScaler("cpu", enabled=autocast == torch.float16)
+    return train_step(
+        batch,
+        config=config,
+        generator=generator,
+        discriminator=discriminator,
+        frozen_discriminator=discriminator,
+        optimizer_generator=optimizers[0],
+        optimizer_discriminator=optimizers[1],
+        scaler=scaler,
+        autocast=autocast,
+    )
+
+
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("setting", list(SETTINGS))
+def test_one_step_in_every_setting_and_task(tiny_config, setting, task):
+    config = tiny_config(f"setting={setting}", f"task={task}")
+    generator, discriminator, batch, optimizers = setup(config)
+    before_g = [p.detach().clone() for p in generator.parameters()]
+    before_d = [p.detach().clone() for p in discriminator.parameters()]
+    losses, generated = run_step(config, generator, discriminator, batch, optimizers)
+    assert generated.shape == batch["target"].shape
+    assert set(losses) == {"d", "g", "g_adversarial", "spatial", "temporal"}
+    assert all(torch.isfinite(v) for v in losses.values())
+    assert any(not torch.equal(a, b) for a, b in zip(before_g, generator.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(before_d, discriminator.parameters()))
+    assert all(p.requires_grad for p in discriminator.parameters())  # unfrozen after the G step
+    decision_width = {"image2image": None, "video2video+local+global": 2}.get(setting, 1)
+    real = discriminator(batch["input"], batch["target"], torch.zeros_like(batch["target"][:, 1:]) if decision_width == 2 else None)
+    if decision_width is None:
+        assert real.dim() == 5 and real.shape[:3] == (1, config.data.clip_length, 1)  # patches per frame
+    else:
+        assert real.shape == (1, decision_width)
+
+
+def generator_gradient_norms(config):
+    """|dD_channel/dθ_G| for each decision channel, through the one fused residual call."""
+    generator, discriminator, batch, _ = setup(config)
+    generated = generator(batch["input"])
+    residual_generated, _ = residual_errors(generated, batch["target"], batch["flow_fwd"], batch["flow_bwd"])
+    temporal = config.setting_switches.temporal_discriminator
+    decision = discriminator(batch["input"], generated, residual_generated if temporal else None)
+    norms = []
+    for channel in range(decision.shape[1]):
+        grads = torch.autograd.grad(decision[:, channel].sum(), list(generator.parameters()), retain_graph=True)
+        norms.append(sum(float(g.abs().sum()) for g in grads))
+    return norms
+
+
+def test_gradients_reach_the_generator_through_both_channels_only_in_the_full_setting(tiny_config):
+    spatial, temporal = generator_gradient_norms(tiny_config("setting=video2video+local+global"))
+    assert spatial > 0 and temporal > 0
+    for setting in ("video2video", "video2video+local"):
+        norms = generator_gradient_norms(tiny_config(f"setting={setting}"))
+        assert len(norms) == 1 and norms[0] > 0  # the spatial channel only: no temporal channel exists
+
+
+@pytest.mark.parametrize("setting", list(SETTINGS))
+def test_residual_gradient_reaches_the_generator_only_with_a_temporal_term(tiny_config, monkeypatch, setting):
+    """Spy on the one fused call per step: in image2image and video2video its output carries no
+    gradient back; with the local loss or the temporal channel it does."""
+    calls, gradients = [], []
+    op = v2vcore.residual_error
+
+    def spy(video, *args, **kwargs):
+        residual = op(video, *args, **kwargs)
+        calls.append(video.shape)
+        if residual.requires_grad:
+            residual.register_hook(lambda grad: gradients.append(float(grad.abs().sum())))
+        return residual
+
+    monkeypatch.setattr(v2vcore, "residual_error", spy)
+    config = tiny_config(f"setting={setting}")
+    generator, discriminator, batch, optimizers = setup(config)
+    run_step(config, generator, discriminator, batch, optimizers)
+    channels = batch["target"].shape[2]
+    assert len(calls) == 1 and calls[0][2] == 2 * channels  # generated and target stacked
+    switches = config.setting_switches
+    if switches.temporal_loss or switches.temporal_discriminator:
+        assert gradients and gradients[0] > 0
+    else:
+        assert gradients == []
+
+
+@pytest.mark.parametrize("setting", ["image2image", "video2video", "video2video+local"])
+def test_temporal_weight_matters_exactly_when_the_setting_has_the_temporal_loss(tiny_config, setting):
+    results = []
+    for weight in (0.0, 1000.0):
+        config = tiny_config(f"setting={setting}", f"loss.temporal_weight={weight}")
+        generator, discriminator, batch, optimizers = setup(config)
+        torch.manual_seed(1)  # same dropout masks
+        run_step(config, generator, discriminator, batch, optimizers)
+        results.append([p.detach().clone() for p in generator.parameters()])
+    same = all(torch.equal(a, b) for a, b in zip(*results))
+    assert same == (not SETTINGS[setting].temporal_loss)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_autocast_step_on_cpu(tiny_config, precision):
+    """The bf16 autocast path of CUDA (and fp16 with its gradient scaler), exercised on the CPU."""
+    config = tiny_config(f"train.precision={precision}")
+    dtype = autocast_dtype(precision, torch.device("cpu"))
+    generator, discriminator, batch, optimizers = setup(config)
+    losses, generated = run_step(config, generator, discriminator, batch, optimizers, autocast=dtype)
+    assert generated.dtype == dtype
+    assert all(torch.isfinite(v) and v.dtype == torch.float32 for v in losses.values())
+
+
+def test_autocast_dtype_choices():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert autocast_dtype("auto", cpu) is None and autocast_dtype("auto", cuda) == torch.bfloat16
+    assert autocast_dtype("fp32", cuda) is None and autocast_dtype("fp16", cpu) == torch.float16
+
+
+def test_a_tiny_run_leaves_everything(tiny_config):
+    config = tiny_config("train.steps=4", "train.checkpoint_every=2", "train.run_name=tiny")
+    result = train(config)
+    run_dir = result.run_dir
+    assert run_dir.name == "tiny" and result.step == 4
+    assert (run_dir / "config.yaml").is_file()
+    assert [step for step, _ in list_checkpoints(run_dir)] == [2, 4]
+    checkpoint = read_checkpoint(run_dir)
+    assert checkpoint["step"] == 4 and checkpoint["config"]["train"]["run_name"] == "tiny"
+    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    scalars = [json.loads(line) for line in (run_dir / "scalars.jsonl").read_text().splitlines()]
+    assert [s["step"] for s in scalars if "loss/spatial" in s] == [1, 2, 3, 4]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["step"] == 4 and {"psnr", "warping_error", "l1"} <= set(metrics["mean"])
+    assert len(list((run_dir / "samples").glob("*.mp4"))) == 1
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(config)
+
+
+def test_run_names_default_to_config_name_and_time(tiny_config):
+    result = train(tiny_config("train.steps=1", "train.val_videos=0"))
+    assert result.run_dir.name.startswith("quickstart-") and not (result.run_dir / "metrics.json").exists()
+
+
+def test_image_strips_reach_tensorboard(tiny_config):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    result = train(tiny_config("train.steps=2", "train.run_name=strips"))
+    events = EventAccumulator(str(result.run_dir / "tensorboard"))
+    events.Reload()
+    assert {"train/input_output_target", "val/input_output_target"} <= set(events.Tags()["images"])
+    assert {"loss/spatial", "loss/temporal", "loss/d", "loss/g_adversarial", "val/psnr"} <= set(events.Tags()["scalars"])
+
+
+def test_overfits_one_clip(tiny_config):
+    """The small preset on one fixed clip: L_spatial falls by half within a few dozen steps."""
+    config = tiny_config("model.preset=small", *[f"model.{k}=null" for k in ("gen_channels", "gen_max_channels", "disc_channels", "disc_max_channels")], "data.frame_size=[64,64]", "data.hflip=false")
+    assert config.model.gen_channels == 16  # the small preset itself, not the tiny test network
+    generator, discriminator, batch, optimizers = setup(config)
+    curve = [float(run_step(config, generator, discriminator, batch, optimizers)[0]["spatial"]) for _ in range(40)]
+    assert min(curve[-5:]) <= 0.5 * curve[0], curve
