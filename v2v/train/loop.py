@@ -228,9 +228,8 @@ def _checkpoint(run_dir: Path, step: int, config: RunConfig, env: Distributed, g
         prune_checkpoints(run_dir, config.train.keep_checkpoints)
 
 
-def _finish(run_dir: Path, step: int, config: RunConfig, env: Distributed, generator: nn.Module, reporter: RunReporter) -> dict[str, Any]:
+def _finish(run_dir: Path, step: int, config: RunConfig, env: Distributed, generator: nn.Module, val_set, reporter: RunReporter) -> dict[str, Any]:
     """Validation on rank 0: metrics.json, a sample video, and TensorBoard entries."""
-    val_set = build_dataset(config.data, "val", config.task)
     result = validate(
         generator,
         val_set,
@@ -307,6 +306,8 @@ def _train(config: RunConfig, env: Distributed, resume: str | Path | None) -> Tr
     generator = build_generator(config).to(device)
     discriminator = build_discriminator(config).to(device)
     train_set = build_dataset(config.data, "train", config.task)
+    # Built now so that a broken validation split fails before hours of training, not after.
+    val_set = build_dataset(config.data, "val", config.task) if env.is_main and config.train.val_videos > 0 else None
     optim = config.optim
     optimizer_generator = torch.optim.Adam(generator.parameters(), lr=optim.lr_generator, betas=(optim.beta1, optim.beta2))
     optimizer_discriminator = torch.optim.Adam(
@@ -349,7 +350,8 @@ def _train(config: RunConfig, env: Distributed, resume: str | Path | None) -> Tr
         if checkpoint is None:
             save_config(config, run_dir / "config.yaml")
         prune_checkpoints(run_dir, config.train.keep_checkpoints)
-        reporter = RunReporter(run_dir, purge_step=start_step + 1 if checkpoint is not None else None)
+        # Hide events that a killed attempt logged after the step this run starts from.
+        reporter = RunReporter(run_dir, purge_step=start_step + 1 if checkpoint is not None else 0)
         count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
         tqdm.write(
             f"v2v.train: {run_dir} | {config.task} / {config.setting} / preset {config.model.preset} | "
@@ -410,11 +412,10 @@ def _train(config: RunConfig, env: Distributed, resume: str | Path | None) -> Tr
             )
     progress.close()
 
+    # Only rank 0 validates; the other ranks are done (no collective follows the last checkpoint).
     metrics = None
     if reporter is not None:
-        if config.train.val_videos > 0:
-            metrics = _finish(run_dir, step, config, env, generator, reporter)
+        if val_set is not None:
+            metrics = _finish(run_dir, step, config, env, generator, val_set, reporter)
         reporter.close()
-    if env.enabled:
-        torch.distributed.barrier()
     return TrainResult(run_dir=run_dir, step=step, generator=generator, discriminator=discriminator, metrics=metrics)

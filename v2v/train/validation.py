@@ -26,12 +26,22 @@ def translate_video(generator: torch.nn.Module, video: torch.Tensor, device: tor
     return torch.stack(outputs)
 
 
-def score_video(task: str, output: torch.Tensor, target: torch.Tensor, flow_fwd: torch.Tensor, flow_bwd: torch.Tensor) -> dict[str, float]:
+def score_video(
+    task: str,
+    output: torch.Tensor,
+    target: torch.Tensor,
+    flow_fwd: torch.Tensor,
+    flow_bwd: torch.Tensor,
+    input_video: torch.Tensor | None = None,
+) -> dict[str, float]:
     """Metrics of one translated video ``[T, C, H, W]`` against its target (both in [-1, 1]).
 
     ``l1`` on the model's range; segmentation: ``J``, ``F`` and ``T`` (DAVIS, masks thresholded at
-    0); colorization and super-resolution: ``psnr`` on [0, 1]; every task: ``warping_error`` of the
-    output and, for reference, of the target, from the input video's flows (:mod:`v2v.metrics`).
+    0); colorization and super-resolution: ``psnr`` on [0, 1], and with ``input_video`` also
+    ``psnr_input``, the PSNR of the input itself taken as the answer (gray frames for colorization,
+    the bicubic up-scaling for super-resolution: the baseline to beat); every task:
+    ``warping_error`` of the output and, for reference, of the target, from the input video's
+    flows (:mod:`v2v.metrics`).
     """
     output_unit = to_unit_range(output).clamp(0, 1)
     target_unit = to_unit_range(target).clamp(0, 1)
@@ -44,6 +54,9 @@ def score_video(task: str, output: torch.Tensor, target: torch.Tensor, flow_fwd:
             scores["T"] = float(metrics.temporal_stability(predicted))
     else:
         scores["psnr"] = float(metrics.psnr(output_unit, target_unit))
+        if input_video is not None:
+            baseline = to_unit_range(input_video).clamp(0, 1).expand_as(target_unit)
+            scores["psnr_input"] = float(metrics.psnr(baseline, target_unit))
     if output.shape[0] >= 2:
         scores["warping_error"] = float(metrics.warping_error(output_unit, flow_fwd, flow_bwd))
         scores["warping_error_target"] = float(metrics.warping_error(target_unit, flow_fwd, flow_bwd))
@@ -79,7 +92,7 @@ def validate(generator: torch.nn.Module, dataset, task: str, device: torch.devic
             video, target = item["input"][:frames], item["target"][:frames]
             flow_fwd, flow_bwd = item["flow_fwd"][: frames - 1], item["flow_bwd"][: frames - 1]
             output = translate_video(generator, video, device)
-            per_video.append({"name": str(item["name"]), "frames": frames, **score_video(task, output, target, flow_fwd, flow_bwd)})
+            per_video.append({"name": str(item["name"]), "frames": frames, **score_video(task, output, target, flow_fwd, flow_bwd, video)})
             if sample is None:
                 sample = (str(item["name"]), video, output, target)
     finally:

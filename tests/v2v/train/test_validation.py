@@ -28,6 +28,8 @@ def test_scores_per_task():
     perfect = score_video("colorization", video, video, flow_fwd, flow_bwd)
     assert perfect["l1"] == 0 and math.isinf(perfect["psnr"]) or perfect["psnr"] > 90
     assert perfect["warping_error"] == pytest.approx(0) and perfect["warping_error_target"] == pytest.approx(0)
+    gray = video[:, :1]
+    assert score_video("colorization", video, video, flow_fwd, flow_bwd, gray)["psnr_input"] < 60
     flicker = video.clone()
     flicker[1::2] *= -1
     assert score_video("superres", flicker, video, flow_fwd, flow_bwd)["warping_error"] > 0.1
@@ -50,4 +52,5 @@ def test_validate_restores_training_mode_and_truncates():
     assert generator.training
     assert [v["name"] for v in result.per_video] == ["v0", "v1"] and result.per_video[0]["frames"] == 4
     assert result.sample[0] == "v0" and result.sample[2].shape == (4, 3, 16, 16)
-    assert set(result.mean) == {"l1", "psnr", "warping_error", "warping_error_target"}
+    assert set(result.mean) == {"l1", "psnr", "psnr_input", "warping_error", "warping_error_target"}
+    assert math.isinf(result.mean["psnr_input"]) or result.mean["psnr_input"] > 90  # input == target here
