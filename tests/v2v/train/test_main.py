@@ -1,10 +1,12 @@
 """The command line: python -m v2v.train [--config] [--resume] [--dry-run] [key=value ...]."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from v2v.models import load_generator
@@ -54,3 +56,22 @@ def test_a_tiny_real_run_through_the_cli(tiny_overrides, tmp_path):
         assert (run_dir / name).is_file(), name
     generator, config = load_generator(run_dir)
     assert config.train.steps == 3 and not generator.training
+
+
+@pytest.mark.parametrize("config", ["paper", "paper-segmentation"])
+def test_paper_configs_dry_run_on_a_davis_folder(config, tmp_path, capsys):
+    """configs/paper*.yaml end to end (paper networks, DAVIS reader, DIS flow) on a tiny DAVIS folder."""
+    from v2v.data import synthetic_clip, write_davis_layout
+
+    sequences = {}
+    for index, name in enumerate(["bear", "goat"]):
+        clip = synthetic_clip(index, size=(40, 72), num_frames=6)
+        sequences[name] = (clip["frames"], (clip["masks"] > 0.5).to(torch.uint8))
+    root = write_davis_layout(tmp_path / "DAVIS", sequences, {"train": ["bear"], "val": ["goat"]})
+    argv = ["--dry-run", "--config", config, f"data.root={root}", f"data.flow.cache_dir={tmp_path / 'flows'}"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "1 training clips, 1 validation videos" in out
+    assert "input (1, 5, " in out and ", 40, 72)" in out  # native size, clips of 5
+    parameters = int(re.search(r"RecurrentUNet, ([\d,]+) parameters", out).group(1).replace(",", ""))
+    assert 45e6 < parameters < 55e6  # the paper preset's generator
