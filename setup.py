@@ -7,6 +7,7 @@ Environment:
     (unset)         CUDA kernels when torch has CUDA and nvcc is found
     TORCH_CUDA_ARCH_LIST   GPU architectures; defaults to "8.0;9.0" (A100, H100/H200) when unset
     V2V_DEBUG=1     -O0 -g, for gdb and sanitizers
+    V2V_CXXFLAGS    extra C++ flags, e.g. "-march=native" for a build that only runs on this machine
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ import torch
 from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
 
 ROOT = Path(__file__).resolve().parent
-CSRC = ROOT / "csrc"
+CSRC = Path("csrc")  # setuptools wants source paths relative to the project root
+os.chdir(ROOT)
 
 
 def _want_cuda() -> bool:
@@ -52,18 +54,18 @@ def _nvidia_wheel_includes() -> list[str]:
 def _extension():
     debug = os.environ.get("V2V_DEBUG", "") == "1"
     opt = ["-O0", "-g"] if debug else ["-O3"]
-    cxx_flags = [*opt, "-std=c++17", "-fopenmp", "-Wall", "-Wno-unknown-pragmas", "-DPy_LIMITED_API=0x03090000"]
+    cxx_flags = [*opt, "-fopenmp", "-ffp-contract=off", "-Wall", "-Wno-unknown-pragmas", "-Wno-psabi", *os.environ.get("V2V_CXXFLAGS", "").split()]
     sources = [str(CSRC / "ops.cpp"), *sorted(glob.glob(str(CSRC / "cpu" / "*.cpp")))]
     common = dict(
         name="v2vcore._C",
-        include_dirs=[str(CSRC)],
+        include_dirs=[str(ROOT / CSRC)],
         extra_link_args=["-fopenmp"],
         py_limited_api=True,
     )
     if _want_cuda():
         os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "8.0;9.0")
         sources += sorted(glob.glob(str(CSRC / "cuda" / "*.cu")))
-        nvcc_flags = [*opt, "-std=c++17", "--expt-relaxed-constexpr", "-lineinfo", "-DV2V_WITH_CUDA"]
+        nvcc_flags = [*opt, "--fmad=false", "--expt-relaxed-constexpr", "-lineinfo", "-DV2V_WITH_CUDA"]
         print(f"v2vcore: building CPU + CUDA kernels (arch {os.environ['TORCH_CUDA_ARCH_LIST']})")
         return CUDAExtension(
             sources=sources,

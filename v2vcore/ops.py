@@ -148,7 +148,7 @@ def consistency_mask(flow_fwd: torch.Tensor, flow_bwd: torch.Tensor, *, check_fl
 if _C is not None:
 
     @torch.library.register_fake("v2vcore::residual_error")
-    def _residual_error_fake(video, flow_fwd, flow_bwd, check_flows):
+    def _residual_error_fake(video, flow_fwd, flow_bwd, check_flows=True):
         batch, frames, channels, height, width = video.shape
         residual = video.new_empty((batch, frames - 1, channels, height, width))
         mask = video.new_empty((batch, frames - 1, 1, height, width), dtype=torch.bool)
@@ -160,7 +160,7 @@ if _C is not None:
         return grad_residual.new_empty((batch, pairs + 1, channels, height, width))
 
     @torch.library.register_fake("v2vcore::warp")
-    def _warp_fake(x, flow, padding, check_flow):
+    def _warp_fake(x, flow, padding="zeros", check_flow=True):
         return torch.empty_like(x, memory_format=torch.contiguous_format)
 
     @torch.library.register_fake("v2vcore::warp_backward")
@@ -168,12 +168,13 @@ if _C is not None:
         return torch.empty_like(grad_output, memory_format=torch.contiguous_format)
 
     @torch.library.register_fake("v2vcore::consistency_mask")
-    def _consistency_mask_fake(flow_fwd, flow_bwd, check_flows):
+    def _consistency_mask_fake(flow_fwd, flow_bwd, check_flows=True):
         batch, _, height, width = flow_bwd.shape
         return flow_bwd.new_empty((batch, 1, height, width), dtype=torch.bool)
 
+    # Arguments left at their schema defaults may be missing from `inputs`.
     def _residual_error_setup(ctx, inputs, output):
-        _, _, flow_bwd, _ = inputs
+        flow_bwd = inputs[2]
         _, mask = output
         ctx.save_for_backward(flow_bwd, mask)
 
@@ -187,9 +188,9 @@ if _C is not None:
     )
 
     def _warp_setup(ctx, inputs, output):
-        _, flow, padding, _ = inputs
+        flow = inputs[1]
         ctx.save_for_backward(flow)
-        ctx.padding = padding
+        ctx.padding = inputs[2] if len(inputs) > 2 else "zeros"
 
     def _warp_backward(ctx, grad_output):
         (flow,) = ctx.saved_tensors

@@ -1,0 +1,49 @@
+// Declarations shared by the operator registration (ops.cpp) and the backend kernels.
+#pragma once
+
+#include <ATen/Dispatch.h>
+#include <torch/library.h>
+
+#include <cstdint>
+#include <string>
+#include <tuple>
+
+#include "pixel_math.h"
+
+namespace v2vcore {
+
+// Argument checks shared by every backend; each failure names the argument and what was expected.
+void check_residual_error_args(const at::Tensor& video, const at::Tensor& flow_fwd, const at::Tensor& flow_bwd);
+void check_residual_error_backward_args(const at::Tensor& grad_residual, const at::Tensor& flow_bwd,
+                                        const at::Tensor& mask);
+void check_warp_args(const at::Tensor& x, const at::Tensor& flow, const std::string& padding);
+void check_warp_backward_args(const at::Tensor& grad_output, const at::Tensor& flow, const std::string& padding);
+void check_consistency_mask_args(const at::Tensor& flow_fwd, const at::Tensor& flow_bwd);
+Padding parse_padding(const std::string& padding);
+
+// Raises the error for a flow holding NaN or Inf (the kernels detect it while reading the flows).
+[[noreturn]] void fail_non_finite_flow(const char* op, const char* arguments);
+
+// Allocates an uninitialised CPU tensor whose pages the kernel backs with transparent huge pages
+// where it can. A large output is otherwise first touched one 4 KiB page fault at a time, which on
+// virtual machines costs more than the op's arithmetic (a glibc allocation this large is a fresh mmap
+// on every call). Same contract as at::empty; a no-op advice off Linux or for small tensors.
+at::Tensor empty_cpu_output(at::IntArrayRef sizes, const at::TensorOptions& options);
+
+// Whether the scatter of a backward must be bitwise reproducible (torch.use_deterministic_algorithms).
+bool deterministic_scatter();
+
+// Calls `body(frame_tag, flow_tag)` with value-initialised tags of the frame type (half, bfloat16,
+// float, double) and the flow type (float, double); the body recovers the types with decltype.
+template <typename Body>
+void dispatch_frame_and_flow(at::ScalarType frame_type, at::ScalarType flow_type, Body&& body) {
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, frame_type, "v2vcore", [&] {
+    if (flow_type == at::kDouble) {
+      body(scalar_t{}, double{});
+    } else {
+      body(scalar_t{}, float{});
+    }
+  });
+}
+
+}  // namespace v2vcore
