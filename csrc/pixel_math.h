@@ -67,6 +67,7 @@ struct Lane {
   V2V_HD static L load(const T* base, index i) {
     return static_cast<L>(base[i]);
   }
+  V2V_HD static bool any(mask m) { return m; }
   // The lanes' pixel columns, starting at column x.
   V2V_HD static index iota(index_t x) { return x; }
   // base[first + lane]: consecutive elements.
@@ -99,6 +100,11 @@ struct Lane<f32x8> {
     f32x8 out;
     for (int k = 0; k < kSimdWidth; ++k) out[k] = static_cast<float>(base[i[k]]);
     return out;
+  }
+  V2V_HD static bool any(mask m) {
+    i32x8 folded = m;
+    for (int k = 1; k < kSimdWidth; ++k) folded[0] |= m[k];
+    return folded[0] != 0;
   }
   V2V_HD static index iota(index_t x) { return x + i32x8{0, 1, 2, 3, 4, 5, 6, 7}; }
   template <typename T>
@@ -219,35 +225,30 @@ struct PixelGeometry {
   Taps<L> taps;      // bilinear taps at s = p + b(p), zero padding
   mask_t<L> valid;   // inside, not occluded, not on a motion boundary (SPEC section 3, step 5)
   mask_t<L> finite;  // b(p) and f(p) are finite
+  L bx, by;          // b(p)
 };
 
-// Steps 1-5 of SPEC section 3 for the lanes' pixels: row y, columns x, x+1, ... `fwd` and `bwd`
-// point at the pair's [2, H, W] planes. Branch-free; the tests are written `!(a <= b)` so that a NaN
-// anywhere in reach marks the pixel invalid (for finite values this is the strict `a > b` of the paper).
+// Steps 1, 2 and 4 of SPEC section 3 for the lanes' pixels (row y, columns x, x+1, ...): the taps,
+// the inside test and the motion-boundary test. `valid` still lacks the occlusion test, which needs
+// w = f(s) (see occluded / pixel_geometry). `fwd` and `bwd` point at the pair's [2, H, W] planes.
+// Branch-free; the tests are written `!(a <= b)` so that a NaN anywhere in reach marks the pixel
+// invalid (for finite values this is the strict `a > b` of the paper).
 template <typename L, typename flow_t>
-V2V_HD PixelGeometry<L> pixel_geometry(const flow_t* fwd, const flow_t* bwd, index_t y, index_t x, index_t height,
-                                       index_t width) {
+V2V_HD PixelGeometry<L> sample_geometry(const flow_t* fwd, const flow_t* bwd, index_t y, index_t x, index_t height,
+                                        index_t width) {
   using S = typename Lane<L>::scalar;
   const index_t plane = height * width;
   const index_t p = y * width + x;
-  const L bx = Lane<L>::load_span(bwd, p);
-  const L by = Lane<L>::load_span(bwd + plane, p);
   PixelGeometry<L> g;
-  g.finite = Lane<L>::finite(bx) & Lane<L>::finite(by) & Lane<L>::finite(Lane<L>::load_span(fwd, p)) &
+  g.bx = Lane<L>::load_span(bwd, p);
+  g.by = Lane<L>::load_span(bwd + plane, p);
+  g.finite = Lane<L>::finite(g.bx) & Lane<L>::finite(g.by) & Lane<L>::finite(Lane<L>::load_span(fwd, p)) &
              Lane<L>::finite(Lane<L>::load_span(fwd + plane, p));
-  const L sx = Lane<L>::from_index(Lane<L>::iota(x)) + bx;
-  const L sy = static_cast<S>(y) + by;
+  const L sx = Lane<L>::from_index(Lane<L>::iota(x)) + g.bx;
+  const L sy = static_cast<S>(y) + g.by;
   g.taps = bilinear_taps(sx, sy, height, width, Padding::Zeros);
   const mask_t<L> inside =
       (sx >= S(0)) & (sx <= static_cast<S>(width - 1)) & (sy >= S(0)) & (sy <= static_cast<S>(height - 1));
-
-  // Forward-backward check (eq. 1-2): w = f(s) must cancel b(p).
-  const L wx = gather(g.taps, fwd);
-  const L wy = gather(g.taps, fwd + plane);
-  const L sum_sq = (wx + bx) * (wx + bx) + (wy + by) * (wy + by);
-  const L b_sq = bx * bx + by * by;
-  const L norms_sq = (wx * wx + wy * wy) + b_sq;
-  const mask_t<L> occluded = lane_not(sum_sq <= S(kOcclusionRelative) * norms_sq + S(kOcclusionAbsolute));
 
   // Motion boundary (eq. 3): central differences of b, the edge replicated at the border.
   const index_t row = y * width;
@@ -261,10 +262,31 @@ V2V_HD PixelGeometry<L> pixel_geometry(const flow_t* fwd, const flow_t* bwd, ind
     const L dy = S(0.5) * (Lane<L>::load_span(comp, row_down + x) - Lane<L>::load_span(comp, row_up + x));
     grad_sq[k] = dx * dx + dy * dy;
   }
+  const L b_sq = g.bx * g.bx + g.by * g.by;
   const mask_t<L> boundary =
       lane_not(grad_sq[0] + grad_sq[1] <= S(kBoundaryRelative) * b_sq + S(kBoundaryAbsolute));
 
-  g.valid = g.finite & inside & lane_not(occluded) & lane_not(boundary);
+  g.valid = g.finite & inside & lane_not(boundary);
+  return g;
+}
+
+// Forward-backward check (eq. 1-2): w = f(s) must cancel b(p).
+template <typename L>
+V2V_HD mask_t<L> occluded(L wx, L wy, L bx, L by) {
+  using S = typename Lane<L>::scalar;
+  const L sum_sq = (wx + bx) * (wx + bx) + (wy + by) * (wy + by);
+  const L norms_sq = (wx * wx + wy * wy) + (bx * bx + by * by);
+  return lane_not(sum_sq <= S(kOcclusionRelative) * norms_sq + S(kOcclusionAbsolute));
+}
+
+// Steps 1-5 of SPEC section 3 for the lanes' pixels: sample_geometry, then the occlusion test with
+// w = bilinear(f, s), gathered with the pixel's own taps.
+template <typename L, typename flow_t>
+V2V_HD PixelGeometry<L> pixel_geometry(const flow_t* fwd, const flow_t* bwd, index_t y, index_t x, index_t height,
+                                       index_t width) {
+  PixelGeometry<L> g = sample_geometry<L>(fwd, bwd, y, x, height, width);
+  const index_t plane = height * width;
+  g.valid = g.valid & lane_not(occluded(gather(g.taps, fwd), gather(g.taps, fwd + plane), g.bx, g.by));
   return g;
 }
 

@@ -1,7 +1,8 @@
 // CPU (OpenMP through at::parallel_for) kernels of the v2vcore operators.
 //
 // The per-pixel work is the very function a CUDA thread runs (pixel_math.h); these kernels only loop
-// over pixels, in rows, and split the work between threads.
+// over pixels, in rows, and split the work between threads. float32 frames with float32 flows take
+// the SIMD arrangement of the same math in residual_f32.cpp.
 //
 // Determinism: every scatter target is written by exactly one task (tasks split frame pairs and
 // channels, never the pixels of one plane), so results do not depend on the thread count. Under
@@ -13,8 +14,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstring>
 
+#include "cpu/residual_f32.h"
 #include "ops.h"
 
 namespace v2vcore {
@@ -34,66 +35,6 @@ int64_t channel_chunks(int64_t plane_groups, int64_t channels) {
 }
 
 double max_abs(const at::Tensor& t) { return t.numel() ? t.abs().max().item<double>() : 0.0; }
-
-// --- float32 rows on f32x8 lanes -------------------------------------------------------------------
-// The same math as the per-pixel path, eight pixels at a time; the last W % 8 pixels go one at a time.
-// Compiled twice, for AVX2 and for the x86-64 baseline (SSE2), and chosen at run time.
-
-V2V_HD int residual_forward_row_f32(const float* prev, const float* cur, float* out, bool* mask, const float* fwd,
-                                    const float* bwd, int64_t channels, index_t height, index_t width, index_t y) {
-  const int64_t plane = int64_t{height} * width;
-  int non_finite = 0;
-  index_t x = 0;
-  for (; x + kSimdWidth <= width; x += kSimdWidth) {
-    const PixelGeometry<f32x8> g = pixel_geometry<f32x8>(fwd, bwd, y, x, height, width);
-    const index_t p = y * width + x;
-    for (int k = 0; k < kSimdWidth; ++k) {
-      mask[p + k] = g.valid[k] != 0;
-      non_finite += g.finite[k] == 0;
-    }
-    for (int64_t c = 0; c < channels; ++c) {
-      const f32x8 current = Lane<f32x8>::load_span(cur + c * plane, p);
-      const f32x8 residual = residual_value(g.valid, g.taps, prev + c * plane, current);
-      std::memcpy(out + c * plane + p, &residual, sizeof(residual));
-    }
-  }
-  for (; x < width; ++x)
-    non_finite += !residual_forward_pixel<float>(prev, cur, out, mask, fwd, bwd, channels, height, width, y, x);
-  return non_finite;
-}
-
-__attribute__((target("avx2"))) int residual_forward_row_f32_avx2(const float* prev, const float* cur, float* out,
-                                                                  bool* mask, const float* fwd, const float* bwd,
-                                                                  int64_t channels, index_t height, index_t width,
-                                                                  index_t y) {
-  return residual_forward_row_f32(prev, cur, out, mask, fwd, bwd, channels, height, width, y);
-}
-
-int residual_forward_row_f32_baseline(const float* prev, const float* cur, float* out, bool* mask, const float* fwd,
-                                      const float* bwd, int64_t channels, index_t height, index_t width, index_t y) {
-  return residual_forward_row_f32(prev, cur, out, mask, fwd, bwd, channels, height, width, y);
-}
-
-bool cpu_has_avx2() {
-  static const bool has = __builtin_cpu_supports("avx2");
-  return has;
-}
-
-// One row of the forward, any dtypes: the float32 SIMD rows where they apply, else pixel by pixel.
-template <typename acc_t, typename scalar_t, typename flow_t>
-int residual_forward_row(const scalar_t* prev, const scalar_t* cur, scalar_t* out, bool* mask, const flow_t* fwd,
-                         const flow_t* bwd, int64_t channels, index_t height, index_t width, index_t y) {
-  if constexpr (std::is_same<scalar_t, float>::value && std::is_same<flow_t, float>::value) {
-    return cpu_has_avx2()
-               ? residual_forward_row_f32_avx2(prev, cur, out, mask, fwd, bwd, channels, height, width, y)
-               : residual_forward_row_f32_baseline(prev, cur, out, mask, fwd, bwd, channels, height, width, y);
-  } else {
-    int non_finite = 0;
-    for (index_t x = 0; x < width; ++x)
-      non_finite += !residual_forward_pixel<acc_t>(prev, cur, out, mask, fwd, bwd, channels, height, width, y, x);
-    return non_finite;
-  }
-}
 
 template <typename acc_t>
 struct AddFloat {
@@ -136,6 +77,11 @@ std::tuple<at::Tensor, at::Tensor> residual_error_cpu(const at::Tensor& video_in
   at::Tensor mask = empty_cpu_output({batch, pairs, 1, height, width}, video.options().dtype(at::kBool));
   if (batch == 0) return {residual, mask};
 
+  if (video.scalar_type() == at::kFloat && flow_fwd.scalar_type() == at::kFloat) {
+    const bool finite = cpu_f32::residual_forward(video, flow_fwd, flow_bwd, residual, mask);
+    if (check_flows && !finite) fail_non_finite_flow("residual_error", "flow_fwd or flow_bwd");
+    return {residual, mask};
+  }
   std::atomic<bool> all_finite{true};
   dispatch_frame_and_flow(video.scalar_type(), flow_fwd.scalar_type(), [&](auto frame_tag, auto flow_tag) {
     using scalar_t = decltype(frame_tag);
@@ -158,7 +104,8 @@ std::tuple<at::Tensor, at::Tensor> residual_error_cpu(const at::Tensor& video_in
         bool* pair_mask = mask_ptr + pair * plane;
         const flow_t* fwd = fwd_ptr + pair * 2 * plane;
         const flow_t* bwd = bwd_ptr + pair * 2 * plane;
-        non_finite += residual_forward_row<acc_t>(prev, cur, out, pair_mask, fwd, bwd, channels, height, width, y);
+        for (index_t x = 0; x < width; ++x)
+          non_finite += !residual_forward_pixel<acc_t>(prev, cur, out, pair_mask, fwd, bwd, channels, height, width, y, x);
       }
       if (non_finite) all_finite = false;
     });
@@ -178,6 +125,10 @@ at::Tensor residual_error_backward_cpu(const at::Tensor& grad_in, const at::Tens
   const int64_t plane = int64_t{height} * width, frames = pairs + 1;
   at::Tensor grad_video = empty_cpu_output({batch, frames, channels, height, width}, grad.options());
   if (batch == 0) return grad_video;
+  if (grad.scalar_type() == at::kFloat && flow_bwd.scalar_type() == at::kFloat && !deterministic_scatter()) {
+    cpu_f32::residual_backward(grad, flow_bwd, mask, grad_video);
+    return grad_video;
+  }
 
   dispatch_frame_and_flow(grad.scalar_type(), flow_bwd.scalar_type(), [&](auto frame_tag, auto flow_tag) {
     using scalar_t = decltype(frame_tag);

@@ -1,0 +1,27 @@
+// The CPU fast path of the fused op for float32 frames and float32 flows (the training hot loop).
+//
+// Same math as every other path (pixel_math.h), arranged for SIMD: the geometry of eight pixels of a
+// row at once (f32x8 lanes over pixels), and the bilinear taps of one pixel for eight channels at
+// once (f32x8 lanes over channels, read from a pixel-interleaved copy of frame t-1). Sums are formed
+// in the same order as the scalar path, and the build disables floating-point contraction, so the
+// results are the scalar path's bit for bit. Compiled for AVX2 and for the x86-64 baseline, chosen at
+// run time.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+namespace v2vcore {
+namespace cpu_f32 {
+
+// Fills `residual` [B, T-1, C, H, W] and `mask` [B, T-1, 1, H, W]; returns false when a flow holds
+// NaN or Inf. All tensors contiguous float32 (mask bool).
+bool residual_forward(const at::Tensor& video, const at::Tensor& flow_fwd, const at::Tensor& flow_bwd,
+                      at::Tensor& residual, at::Tensor& mask);
+
+// Fills `grad_video` [B, T, C, H, W] from dL/dE `grad` [B, T-1, C, H, W] (float accumulation; the
+// deterministic fixed-point scatter stays on the generic path).
+void residual_backward(const at::Tensor& grad, const at::Tensor& flow_bwd, const at::Tensor& mask,
+                       at::Tensor& grad_video);
+
+}  // namespace cpu_f32
+}  // namespace v2vcore
