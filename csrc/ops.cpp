@@ -5,17 +5,11 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
-#include <ATen/Parallel.h>
 #include <torch/library.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <sstream>
 
-#if defined(__linux__)
-#include <sys/mman.h>
-#include <unistd.h>
-#endif
 
 #include "ops.h"
 
@@ -169,28 +163,6 @@ void fail_non_finite_flow(const char* op, const char* arguments) {
                     "validated yourself: non-finite pixels then count as invalid)");
   // TORCH_CHECK_VALUE(false, ...) always throws; this keeps [[noreturn]] honest for the compiler.
   throw std::logic_error("unreachable");
-}
-
-at::Tensor empty_cpu_output(at::IntArrayRef sizes, const at::TensorOptions& options) {
-  at::Tensor out = at::empty(sizes, options);
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-  constexpr size_t kHugePage = size_t{2} << 20;
-  const size_t bytes = out.nbytes();
-  if (bytes < 4 * kHugePage) return out;
-  // Only the 2 MiB-aligned interior can be backed by huge pages; the advice is best effort.
-  auto* begin = static_cast<char*>(out.data_ptr());
-  const auto first = (reinterpret_cast<uintptr_t>(begin) + kHugePage - 1) & ~(uintptr_t{kHugePage} - 1);
-  const auto last = (reinterpret_cast<uintptr_t>(begin) + bytes) & ~(uintptr_t{kHugePage} - 1);
-  if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
-  // Fault the pages in now, from this one thread. Huge-page faults taken by several threads at once
-  // serialise badly (on a 2-core VM, 2 threads took 5x longer than 1), and kernels writing rows of
-  // several planes from several threads would take them so. Writing into uninitialised memory
-  // changes nothing observable.
-  const long page = sysconf(_SC_PAGESIZE) > 0 ? sysconf(_SC_PAGESIZE) : 4096;
-  for (size_t offset = 0; offset < bytes; offset += static_cast<size_t>(page))
-    reinterpret_cast<volatile char*>(begin)[offset] = 0;
-#endif
-  return out;
 }
 
 bool deterministic_scatter() { return at::globalContext().deterministicAlgorithms(); }

@@ -24,11 +24,10 @@ Padding parse_padding(const std::string& padding);
 // Raises the error for a flow holding NaN or Inf (the kernels detect it while reading the flows).
 [[noreturn]] void fail_non_finite_flow(const char* op, const char* arguments);
 
-// Allocates an uninitialised CPU tensor whose pages the kernel backs with transparent huge pages
-// where it can, faulted in by all threads. A large output is otherwise first touched one 4 KiB page
-// fault at a time, which on virtual machines costs more than the op's arithmetic (a glibc allocation
-// this large is a fresh mmap on every call). Same contract as at::empty; off Linux, or for tensors
-// under 8 MiB, it is at::empty.
+// An uninitialised CPU tensor for a large op output, from a small cache of page-backed buffers
+// (csrc/cpu/buffer_cache.cpp): a training loop calls the op with the same shapes every step, and a
+// fresh buffer of this size (a new mmap for glibc) would be faulted in page by page each time, which
+// on virtual machines costs more than the op's arithmetic. Same contract as at::empty.
 at::Tensor empty_cpu_output(at::IntArrayRef sizes, const at::TensorOptions& options);
 
 // Whether the scatter of a backward must be bitwise reproducible (torch.use_deterministic_algorithms).
