@@ -175,3 +175,18 @@ def test_help_describes_the_options(capsys):
     text = capsys.readouterr().out
     for option in ("--checkpoint", "--input", "--output", "--side-by-side", "--scene-cut-threshold"):
         assert option in text
+
+
+def test_bf16_precision_runs_the_generator_under_autocast(tmp_path, colorization_run):
+    frames = _shot(3, 4)
+    source = _write_folder(tmp_path / "frames", frames)
+    translate(TranslateConfig(str(colorization_run), str(source), str(tmp_path / "fp32"), progress=False))
+    translate(TranslateConfig(str(colorization_run), str(source), str(tmp_path / "bf16"), progress=False,
+                              precision="bf16"))
+    full, _ = read_video(tmp_path / "fp32")
+    half, _ = read_video(tmp_path / "bf16")
+    difference = (full - half).abs()
+    assert difference.max() > 0, "bf16 autocast should change the last bits somewhere"
+    assert difference.mean() < 0.02
+    with pytest.raises(ValueError, match="--precision must be fp32 or bf16"):
+        translate(TranslateConfig(str(colorization_run), str(source), str(tmp_path / "x"), precision="fp16"))
