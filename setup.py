@@ -15,13 +15,17 @@ from __future__ import annotations
 import glob
 import os
 import sys
-import sysconfig
 from pathlib import Path
 
 from setuptools import setup
 
-import torch
-from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
+# torch locates the CUDA toolkit from `nvcc` on PATH; a wrapper script there (as /usr/local/bin/nvcc
+# on some images) hides the toolkit's lib/ and the link fails. The standard location is a better guess.
+if not os.environ.get("CUDA_HOME") and not os.environ.get("CUDA_PATH") and Path("/usr/local/cuda/bin/nvcc").exists():
+    os.environ["CUDA_HOME"] = "/usr/local/cuda"
+
+import torch  # noqa: E402
+from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 CSRC = Path("csrc")  # setuptools wants source paths relative to the project root
@@ -45,12 +49,6 @@ def _want_cuda() -> bool:
     return torch_has_cuda and nvcc_found
 
 
-def _nvidia_wheel_includes() -> list[str]:
-    """Headers shipped by the CUDA torch wheel's ``nvidia`` packages (e.g. cusparse.h)."""
-    site = Path(sysconfig.get_paths()["purelib"])
-    return sorted(str(p) for p in site.glob("nvidia/*/include") if p.is_dir())
-
-
 def _extension():
     debug = os.environ.get("V2V_DEBUG", "") == "1"
     opt = ["-O0", "-g"] if debug else ["-O3"]
@@ -70,7 +68,7 @@ def _extension():
         return CUDAExtension(
             sources=sources,
             extra_compile_args={"cxx": [*cxx_flags, "-DV2V_WITH_CUDA"], "nvcc": nvcc_flags},
-            **{**common, "include_dirs": common["include_dirs"] + _nvidia_wheel_includes()},
+            **common,
         )
     print("v2vcore: building CPU kernels only (no CUDA kernels)")
     return CppExtension(sources=sources, extra_compile_args={"cxx": cxx_flags}, **common)
