@@ -84,40 +84,48 @@ int64_t interleaved_groups(int64_t channels) { return groups_of(channels + 2); }
 
 // --- row kernels ------------------------------------------------------------------------------------
 
-// Row y of frame t-1 [C, H, W] and of the pair's forward flow [2, H, W] into the interleaved copy
-// [groups][H*W][8] whose lanes are the C channels, then f_x and f_y, then zeros: the forward's taps
-// read the frame and w = f(s) of the occlusion test with the same loads.
-V2V_HD void interleave_row_impl(const float* frame, const float* fwd, float* interleaved, int64_t channels,
-                                index_t height, index_t width, index_t y) {
-  const int64_t plane = int64_t{height} * width, row = int64_t{y} * width;
+// Pixels [p, p + count) of a frame [C, H, W] and of a forward flow [2, H, W] into their interleaved
+// copy [groups][H*W][8], whose lanes are the C channels, then f_x and f_y, then zeros: the forward's
+// taps read frame t-1 and w = f(s) of the occlusion test with the same loads.
+V2V_HD void interleave_pixels(const float* frame, const float* fwd, float* interleaved, int64_t channels,
+                              int64_t plane, int64_t p, int count) {
   auto source = [&](int64_t lane) -> const float* {  // plane of interleaved lane `lane`, or null
     return lane < channels ? frame + lane * plane : (lane < channels + 2 ? fwd + (lane - channels) * plane : nullptr);
   };
   for (int64_t group = 0; group < interleaved_groups(channels); ++group) {
-    const int64_t c0 = group * kLanes;
     float* out = interleaved + group * plane * kLanes;
-    index_t x = 0;
-    for (; x + kLanes <= width; x += kLanes) {
+    if (count == kLanes) {
       f32x8 r[8];
       for (int c = 0; c < kLanes; ++c) {
-        const float* from = source(c0 + c);
-        r[c] = from != nullptr ? load8(from + row + x) : f32x8{};
+        const float* from = source(group * kLanes + c);
+        r[c] = from != nullptr ? load8(from + p) : f32x8{};
       }
       transpose8(r);
-      for (int k = 0; k < kLanes; ++k) store8(out + (row + x + k) * kLanes, r[k]);
+      for (int k = 0; k < kLanes; ++k) store8(out + (p + k) * kLanes, r[k]);
+    } else {
+      for (int k = 0; k < count; ++k)
+        for (int c = 0; c < kLanes; ++c) {
+          const float* from = source(group * kLanes + c);
+          out[(p + k) * kLanes + c] = from != nullptr ? from[p + k] : 0.0f;
+        }
     }
-    for (; x < width; ++x)
-      for (int c = 0; c < kLanes; ++c) {
-        const float* from = source(c0 + c);
-        out[(row + x) * kLanes + c] = from != nullptr ? from[row + x] : 0.0f;
-      }
   }
 }
 
-// Forward of row y of one frame pair; returns the number of pixels whose flows are not finite.
+// Row y of a frame and a forward flow into their interleaved copy (see interleave_pixels).
+V2V_HD void interleave_row_impl(const float* frame, const float* fwd, float* interleaved, int64_t channels,
+                                index_t height, index_t width, index_t y) {
+  const int64_t plane = int64_t{height} * width, row = int64_t{y} * width;
+  for (index_t x = 0; x < width; x += kLanes)
+    interleave_pixels(frame, fwd, interleaved, channels, plane, row + x, std::min<int>(kLanes, width - x));
+}
+
+// Forward of row y of one frame pair; returns the number of pixels whose flows are not finite. With
+// `next_interleaved`, also writes the interleaved copy of this row of frame t (the next pair's
+// frame t-1) with the next pair's forward flow `next_fwd`, while frame t's row is in cache.
 V2V_HD int forward_row_impl(const float* prev, const float* prev_interleaved, const float* cur, float* out, bool* mask,
-                            const float* fwd, const float* bwd, int64_t channels, index_t height, index_t width,
-                            index_t y) {
+                            const float* fwd, const float* bwd, float* next_interleaved, const float* next_fwd,
+                            int64_t channels, index_t height, index_t width, index_t y) {
   const int64_t plane = int64_t{height} * width;
   const int64_t groups = interleaved_groups(channels);
   // w = f(s) comes with the frame's taps, in interleaved lanes C and C+1, of one or two groups.
@@ -143,9 +151,13 @@ V2V_HD int forward_row_impl(const float* prev, const float* prev_interleaved, co
         store8(out + c * plane + p, g.valid ? current - warped[c % kLanes] : 0.0f);  // residual_value
       }
     }
+    if (next_interleaved != nullptr) interleave_pixels(cur, next_fwd, next_interleaved, channels, plane, p, kLanes);
   }
   for (; x < width; ++x)
     non_finite += !residual_forward_pixel<float>(prev, cur, out, mask, fwd, bwd, channels, height, width, y, x);
+  const index_t tail = (width / kLanes) * kLanes;
+  if (next_interleaved != nullptr && tail < width)
+    interleave_pixels(cur, next_fwd, next_interleaved, channels, plane, int64_t{y} * width + tail, width - tail);
   return non_finite;
 }
 
@@ -233,8 +245,8 @@ V2V_HD void gather_row_impl(const float* workspace, const float* grad_before, co
 
 struct RowKernels {
   void (*interleave_row)(const float*, const float*, float*, int64_t, index_t, index_t, index_t);
-  int (*forward_row)(const float*, const float*, const float*, float*, bool*, const float*, const float*, int64_t,
-                     index_t, index_t, index_t);
+  int (*forward_row)(const float*, const float*, const float*, float*, bool*, const float*, const float*, float*,
+                     const float*, int64_t, index_t, index_t, index_t);
   void (*scatter_pair)(const float*, const bool*, const float*, float*, int64_t, index_t, index_t);
   void (*gather_row)(const float*, const float*, const bool*, float*, int64_t, index_t, index_t, index_t);
 };
@@ -245,8 +257,9 @@ struct RowKernels {
     interleave_row_impl(a, f, b, c, h, w, y);                                                                        \
   }                                                                                                                  \
   attributes int forward_row_##suffix(const float* a, const float* b, const float* c, float* d, bool* e,           \
-                                      const float* f, const float* g, int64_t ch, index_t h, index_t w, index_t y) { \
-    return forward_row_impl(a, b, c, d, e, f, g, ch, h, w, y);                                                       \
+                                      const float* f, const float* g, float* n, const float* nf, int64_t ch,        \
+                                      index_t h, index_t w, index_t y) {                                             \
+    return forward_row_impl(a, b, c, d, e, f, g, n, nf, ch, h, w, y);                                                \
   }                                                                                                                  \
   attributes void scatter_pair_##suffix(const float* a, const bool* b, const float* c, float* d, int64_t ch,        \
                                         index_t h, index_t w) {                                                      \
@@ -278,8 +291,10 @@ bool residual_forward(const at::Tensor& video, const at::Tensor& flow_fwd, const
   const int64_t batch = video.size(0), frames = video.size(1), channels = video.size(2), pairs = frames - 1;
   const index_t height = video.size(3), width = video.size(4);
   const int64_t plane = int64_t{height} * width;
-  at::Tensor interleaved = empty_cpu_output({interleaved_groups(channels) * plane * kLanes}, video.options());
-  float* interleaved_ptr = interleaved.mutable_data_ptr<float>();
+  // Two interleaved copies: frame t-1 of the pair being computed, and frame t, written meanwhile for
+  // the next pair of the clip. A clip's first pair interleaves its frame 0 in a pass of its own.
+  const int64_t copy_size = interleaved_groups(channels) * plane * kLanes;
+  at::Tensor interleaved = empty_cpu_output({2 * copy_size}, video.options());
   const float* video_ptr = video.const_data_ptr<float>();
   std::atomic<int64_t> non_finite{0};
   for (int64_t pair = 0; pair < batch * pairs; ++pair) {
@@ -290,14 +305,19 @@ bool residual_forward(const at::Tensor& video, const at::Tensor& flow_fwd, const
     bool* pair_mask = mask.mutable_data_ptr<bool>() + pair * plane;
     const float* fwd = flow_fwd.const_data_ptr<float>() + pair * 2 * plane;
     const float* bwd = flow_bwd.const_data_ptr<float>() + pair * 2 * plane;
-    at::parallel_for(0, height, rows_per_chunk(width), [&](int64_t begin, int64_t end) {
-      for (int64_t y = begin; y < end; ++y)
-        kernels.interleave_row(prev, fwd, interleaved_ptr, channels, height, width, y);
-    });
+    float* prev_interleaved = interleaved.mutable_data_ptr<float>() + (k % 2) * copy_size;
+    float* next_interleaved = k + 1 < pairs ? interleaved.mutable_data_ptr<float>() + ((k + 1) % 2) * copy_size : nullptr;
+    const float* next_fwd = k + 1 < pairs ? fwd + 2 * plane : nullptr;
+    if (k == 0)
+      at::parallel_for(0, height, rows_per_chunk(width), [&](int64_t begin, int64_t end) {
+        for (int64_t y = begin; y < end; ++y)
+          kernels.interleave_row(prev, fwd, prev_interleaved, channels, height, width, y);
+      });
     at::parallel_for(0, height, rows_per_chunk(width), [&](int64_t begin, int64_t end) {
       int count = 0;
       for (int64_t y = begin; y < end; ++y)
-        count += kernels.forward_row(prev, interleaved_ptr, cur, out, pair_mask, fwd, bwd, channels, height, width, y);
+        count += kernels.forward_row(prev, prev_interleaved, cur, out, pair_mask, fwd, bwd, next_interleaved, next_fwd,
+                                     channels, height, width, y);
       non_finite += count;
     });
   }
