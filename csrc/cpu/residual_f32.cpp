@@ -206,8 +206,9 @@ V2V_HD void scatter_pair_impl(const float* grad, const bool* mask, const float* 
 }
 
 // Row y of dL/dO_t: the direct term c * dL/dE_t (from pair t-1; null for t = 0) plus the scattered
-// term (from pair t's workspace; null for t = T-1), as residual_backward_gather.
-V2V_HD void gather_row_impl(const float* workspace, const float* grad_before, const bool* mask_before, float* out,
+// term (from pair t's workspace; null for t = T-1), as residual_backward_gather. The row of the
+// workspace is zeroed as it is read (it is in cache then), ready for the next pair's scatter.
+V2V_HD void gather_row_impl(float* workspace, const float* grad_before, const bool* mask_before, float* out,
                             int64_t channels, index_t height, index_t width, index_t y) {
   const int64_t plane = int64_t{height} * width;
   const int64_t groups = groups_of(channels);
@@ -221,7 +222,11 @@ V2V_HD void gather_row_impl(const float* workspace, const float* grad_before, co
       const int64_t c0 = group * kLanes, count = std::min<int64_t>(kLanes, channels - c0);
       f32x8 scattered[kLanes] = {};
       if (workspace != nullptr) {
-        for (int k = 0; k < kLanes; ++k) scattered[k] = load8(workspace + (group * plane + p + k) * kLanes);
+        for (int k = 0; k < kLanes; ++k) {
+          float* slot = workspace + (group * plane + p + k) * kLanes;
+          scattered[k] = load8(slot);
+          store8(slot, f32x8{});
+        }
         transpose8(scattered);
       }
       for (int64_t c = 0; c < count; ++c) {
@@ -233,7 +238,12 @@ V2V_HD void gather_row_impl(const float* workspace, const float* grad_before, co
   for (; x < width; ++x) {
     const int64_t p = int64_t{y} * width + x;
     for (int64_t c = 0; c < channels; ++c) {
-      const float scattered = workspace != nullptr ? workspace[((c / kLanes) * plane + p) * kLanes + c % kLanes] : 0.0f;
+      float scattered = 0.0f;
+      if (workspace != nullptr) {
+        float& slot = workspace[((c / kLanes) * plane + p) * kLanes + c % kLanes];
+        scattered = slot;
+        slot = 0.0f;
+      }
       const bool direct_valid = grad_before != nullptr && mask_before[p];
       out[c * plane + p] =
           residual_backward_gather<float>(direct_valid, direct_valid ? grad_before[c * plane + p] : 0.0f, scattered);
@@ -248,7 +258,7 @@ struct RowKernels {
   int (*forward_row)(const float*, const float*, const float*, float*, bool*, const float*, const float*, float*,
                      const float*, int64_t, index_t, index_t, index_t);
   void (*scatter_pair)(const float*, const bool*, const float*, float*, int64_t, index_t, index_t);
-  void (*gather_row)(const float*, const float*, const bool*, float*, int64_t, index_t, index_t, index_t);
+  void (*gather_row)(float*, const float*, const bool*, float*, int64_t, index_t, index_t, index_t);
 };
 
 #define V2V_ROW_KERNELS(suffix, attributes)                                                                         \
@@ -265,7 +275,7 @@ struct RowKernels {
                                         index_t h, index_t w) {                                                      \
     scatter_pair_impl(a, b, c, d, ch, h, w);                                                                         \
   }                                                                                                                  \
-  attributes void gather_row_##suffix(const float* a, const float* b, const bool* c, float* d, int64_t ch,          \
+  attributes void gather_row_##suffix(float* a, const float* b, const bool* c, float* d, int64_t ch,                \
                                       index_t h, index_t w, index_t y) {                                             \
     gather_row_impl(a, b, c, d, ch, h, w, y);                                                                        \
   }                                                                                                                  \
@@ -339,7 +349,8 @@ void residual_backward(const at::Tensor& grad, const at::Tensor& flow_bwd, const
   // own, then write dL/dO_t = its direct term (pair t-1) + the scatter. No atomics, no shared writes.
   const int64_t tasks = batch * frames;
   const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), tasks));
-  at::Tensor workspaces = empty_cpu_output({workers * pair_ws}, grad.options());
+  // Zeroed once here; each frame's gather pass leaves its workspace zeroed again.
+  at::Tensor workspaces = empty_cpu_output({workers * pair_ws}, grad.options()).zero_();
   const int64_t per_worker = (tasks + workers - 1) / workers;
   at::parallel_for(0, workers, 1, [&](int64_t begin, int64_t end) {
     for (int64_t worker = begin; worker < end; ++worker) {
@@ -349,7 +360,6 @@ void residual_backward(const at::Tensor& grad, const at::Tensor& flow_bwd, const
         const bool has_scatter = t < pairs;
         if (has_scatter) {
           const int64_t pair = b * pairs + t;
-          std::memset(ws, 0, sizeof(float) * pair_ws);
           kernels.scatter_pair(grad_ptr + pair * channels * plane, mask_ptr + pair * plane, bwd_ptr + pair * 2 * plane,
                                ws, channels, height, width);
         }
