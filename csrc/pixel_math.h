@@ -67,7 +67,6 @@ struct Lane {
   V2V_HD static L load(const T* base, index i) {
     return static_cast<L>(base[i]);
   }
-  V2V_HD static bool any(mask m) { return m; }
   // The lanes' pixel columns, starting at column x.
   V2V_HD static index iota(index_t x) { return x; }
   // base[first + lane]: consecutive elements.
