@@ -4,6 +4,7 @@
 #include <ATen/Dispatch.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <tuple>
@@ -29,6 +30,11 @@ Padding parse_padding(const std::string& padding);
 // fresh buffer of this size (a new mmap for glibc) would be faulted in page by page each time, which
 // on virtual machines costs more than the op's arithmetic. Same contract as at::empty.
 at::Tensor empty_cpu_output(at::IntArrayRef sizes, const at::TensorOptions& options);
+
+// Work of one parallel chunk of the CPU kernels, in pixels (enough to amortise the scheduling), and
+// the rows of `width` pixels that make one.
+constexpr int64_t kMinPixelsPerChunk = 16384;
+inline int64_t rows_per_chunk(int64_t width) { return std::max<int64_t>(1, kMinPixelsPerChunk / std::max<int64_t>(1, width)); }
 
 // Whether the scatter of a backward must be bitwise reproducible (torch.use_deterministic_algorithms).
 bool deterministic_scatter();

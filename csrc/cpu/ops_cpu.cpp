@@ -21,11 +21,6 @@
 namespace v2vcore {
 namespace {
 
-constexpr int64_t kMinPixelsPerChunk = 16384;
-
-int64_t rows_per_chunk(int64_t width) {
-  return std::max<int64_t>(1, kMinPixelsPerChunk / std::max<int64_t>(1, width));
-}
 
 // Split channels so that scatter tasks outnumber threads (each task owns whole target planes).
 int64_t channel_chunks(int64_t plane_groups, int64_t channels) {

@@ -291,8 +291,6 @@ const RowKernels& row_kernels() {
   return chosen;
 }
 
-int64_t rows_per_chunk(int64_t width) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(1, width)); }
-
 }  // namespace
 
 bool residual_forward(const at::Tensor& video, const at::Tensor& flow_fwd, const at::Tensor& flow_bwd,
