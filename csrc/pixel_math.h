@@ -47,7 +47,8 @@ using index_t = int32_t;
 // ---------------------------------------------------------------------------------------------------
 // Lane types. `Lane<L>` names the mask and index types of a lane type and the few operations whose
 // spelling differs between a scalar and a vector: conversions, finiteness and loads. The lanes of a
-// vector are always consecutive pixels of one row, starting at a column x.
+// vector are always consecutive pixels of one row, starting at a column x. Vectors have no gather
+// `load`: the CPU's float32 path reads taps from interleaved copies instead (residual_f32.cpp).
 
 template <typename L>
 struct Lane {
@@ -94,12 +95,6 @@ struct Lane<f32x8> {
   V2V_HD static index to_index(f32x8 v) { return __builtin_convertvector(v, i32x8); }
   V2V_HD static f32x8 from_index(index i) { return __builtin_convertvector(i, f32x8); }
   V2V_HD static mask finite(f32x8 v) { return (v - v) == 0.0f; }  // Inf - Inf and NaN - NaN are NaN
-  template <typename T>
-  V2V_HD static f32x8 load(const T* base, index i) {  // a gather
-    f32x8 out;
-    for (int k = 0; k < kSimdWidth; ++k) out[k] = static_cast<float>(base[i[k]]);
-    return out;
-  }
   V2V_HD static bool any(mask m) {
     i32x8 folded = m;
     for (int k = 1; k < kSimdWidth; ++k) folded[0] |= m[k];

@@ -127,7 +127,6 @@ V2V_HD int forward_row_impl(const float* prev, const float* prev_interleaved, co
                             const float* fwd, const float* bwd, float* next_interleaved, const float* next_fwd,
                             int64_t channels, index_t height, index_t width, index_t y) {
   const int64_t plane = int64_t{height} * width;
-  const int64_t groups = interleaved_groups(channels);
   // w = f(s) comes with the frame's taps, in interleaved lanes C and C+1, of one or two groups.
   const int64_t wx_group = channels / kLanes, wy_group = (channels + 1) / kLanes;
   int non_finite = 0;
