@@ -72,7 +72,7 @@ std::tuple<at::Tensor, at::Tensor> residual_error_cpu(const at::Tensor& video_in
   at::Tensor mask = empty_cpu_output({batch, pairs, 1, height, width}, video.options().dtype(at::kBool));
   if (batch == 0) return {residual, mask};
 
-  if (video.scalar_type() == at::kFloat && flow_fwd.scalar_type() == at::kFloat) {
+  if (video.scalar_type() == at::kFloat && flow_fwd.scalar_type() == at::kFloat && cpu_f32::handles(plane)) {
     const bool finite = cpu_f32::residual_forward(video, flow_fwd, flow_bwd, residual, mask);
     if (check_flows && !finite) fail_non_finite_flow("residual_error", "flow_fwd or flow_bwd");
     return {residual, mask};
@@ -120,7 +120,8 @@ at::Tensor residual_error_backward_cpu(const at::Tensor& grad_in, const at::Tens
   const int64_t plane = int64_t{height} * width, frames = pairs + 1;
   at::Tensor grad_video = empty_cpu_output({batch, frames, channels, height, width}, grad.options());
   if (batch == 0) return grad_video;
-  if (grad.scalar_type() == at::kFloat && flow_bwd.scalar_type() == at::kFloat && !deterministic_scatter()) {
+  if (grad.scalar_type() == at::kFloat && flow_bwd.scalar_type() == at::kFloat && !deterministic_scatter() &&
+      cpu_f32::handles(plane)) {
     cpu_f32::residual_backward(grad, flow_bwd, mask, grad_video);
     return grad_video;
   }

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <limits>
 
 #include "ops.h"
 
@@ -47,33 +48,67 @@ V2V_HD void transpose8(f32x8 r[8]) {
   }
 }
 
-// Eight all-ones/all-zeros lanes as eight bools.
+// Eight all-ones/all-zeros lanes as eight bools: byte 0 of each lane, picked by one byte shuffle
+// (GCC does not vectorise a conversion to eight bytes).
 V2V_HD void store_mask8(bool* out, i32x8 mask) {
-  typedef int8_t i8x8 __attribute__((vector_size(8)));
-  const i8x8 bytes = __builtin_convertvector(mask & 1, i8x8);
-  std::memcpy(out, &bytes, sizeof(bytes));
+  typedef int8_t i8x16 __attribute__((vector_size(16)));
+  const i32x8 ones = mask & 1;
+  i8x16 low, high;
+  std::memcpy(&low, &ones, sizeof(low));
+  std::memcpy(&high, reinterpret_cast<const char*>(&ones) + sizeof(low), sizeof(high));
+  const i8x16 bytes = __builtin_shuffle(low, high, i8x16{0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 0, 0, 0, 0});
+  std::memcpy(out, &bytes, 8);
 }
 
-V2V_HD Taps<float> lane_taps(const Taps<f32x8>& taps, int lane) {
-  Taps<float> one;
-  for (int i = 0; i < 4; ++i) {
-    one.index[i] = taps.index[i][lane];
-    one.weight[i] = taps.weight[i][lane];
-  }
-  return one;
+// Eight bools as eight all-ones/all-zeros lanes (shifts rather than a byte-to-int conversion, which
+// GCC does not vectorise for eight bytes).
+V2V_HD i32x8 load_mask8(const bool* in) {
+  int32_t half[2];
+  std::memcpy(half, in, sizeof(half));
+  const i32x8 words = {half[0], half[0], half[0], half[0], half[1], half[1], half[1], half[1]};
+  return ((words >> i32x8{0, 8, 16, 24, 0, 8, 16, 24}) & 0xff) != 0;
 }
 
-// `gather` of pixel_math.h for eight pixels and eight channels: tap i of every pixel is one 32-byte
-// load from the pixel-interleaved group [H*W, 8], transposed into per-channel pixel vectors; then
-// the same products summed in the same order. warped[c] holds channel c of the eight pixels.
+// Writes `value` to `out` and makes the compiler forget what it wrote: it then reads lanes back with
+// scalar loads and broadcasts from memory (one load-port instruction each) instead of lane shuffles.
+template <typename T>
+V2V_HD void spill(T* out, const T& value) {
+  std::memcpy(out, &value, sizeof(T));
+  asm volatile("" : : "r"(out) : "memory");
+}
+
+// `gather` of pixel_math.h for eight pixels and eight channels. Tap i of pixel k is one 32-byte load
+// of its eight channels from the pixel-interleaved group [H*W, 8]; the four taps are weighted and
+// summed per pixel, in gather's order (the same bits), and one transpose turns the eight pixels'
+// channel vectors into warped[c], channel c of the eight pixels.
 V2V_HD void gather_block(const Taps<f32x8>& taps, const float* interleaved, f32x8 warped[8]) {
+  alignas(32) i32x8 offset[4];  // element offsets of the taps in the group: index * 8 (see handles())
+  alignas(32) f32x8 weight[4];
   for (int i = 0; i < 4; ++i) {
-    int32_t index[kLanes];
-    std::memcpy(index, &taps.index[i], sizeof(index));
-    f32x8 values[kLanes];
-    for (int k = 0; k < kLanes; ++k) values[k] = load8(interleaved + int64_t{index[k]} * kLanes);
-    transpose8(values);
-    for (int c = 0; c < kLanes; ++c) warped[c] = i == 0 ? taps.weight[0] * values[c] : warped[c] + taps.weight[i] * values[c];
+    spill(&offset[i], taps.index[i] * kLanes);
+    spill(&weight[i], taps.weight[i]);
+  }
+  for (int k = 0; k < kLanes; ++k) {
+    f32x8 sum = weight[0][k] * load8(interleaved + offset[0][k]);
+    for (int i = 1; i < 4; ++i) sum = sum + weight[i][k] * load8(interleaved + offset[i][k]);
+    warped[k] = sum;
+  }
+  transpose8(warped);
+}
+
+// Streams a row block first touches, kPrefetchAhead pixels ahead: the frames' planes and the flows'
+// rows. There are more of them than the hardware prefetchers track.
+constexpr int kPrefetchAhead = 128;
+V2V_HD void prefetch_block(const float* cur, const float* fwd, const float* bwd, const float* next_fwd,
+                           int64_t channels, index_t height, index_t width, index_t y, index_t x) {
+  const int64_t plane = int64_t{height} * width;
+  const int64_t ahead = int64_t{y} * width + x + kPrefetchAhead;
+  const int64_t below = int64_t{std::min(y + 1, height - 1)} * width + x + kPrefetchAhead;
+  for (int64_t c = 0; c < channels; ++c) __builtin_prefetch(cur + c * plane + ahead);
+  for (int k = 0; k < 2; ++k) {
+    __builtin_prefetch(fwd + k * plane + ahead);
+    __builtin_prefetch(bwd + k * plane + below);
+    if (next_fwd != nullptr) __builtin_prefetch(next_fwd + k * plane + ahead);
   }
 }
 
@@ -129,9 +164,10 @@ V2V_HD int forward_row_impl(const float* prev, const float* prev_interleaved, co
   const int64_t plane = int64_t{height} * width;
   // w = f(s) comes with the frame's taps, in interleaved lanes C and C+1, of one or two groups.
   const int64_t wx_group = channels / kLanes, wy_group = (channels + 1) / kLanes;
-  int non_finite = 0;
+  i32x8 not_finite{};  // lanes that met a non-finite flow, folded once per row
   index_t x = 0;
   for (; x + kLanes <= width; x += kLanes) {
+    prefetch_block(cur, fwd, bwd, next_fwd, channels, height, width, y, x);
     PixelGeometry<f32x8> g = sample_geometry<f32x8>(fwd, bwd, y, x, height, width);
     f32x8 wx_block[kLanes], wy_block[kLanes], other[kLanes];
     gather_block(g.taps, prev_interleaved + wx_group * plane * kLanes, wx_block);
@@ -141,17 +177,19 @@ V2V_HD int forward_row_impl(const float* prev, const float* prev_interleaved, co
     g.valid = g.valid & lane_not(occluded(wx, wy, g.bx, g.by));  // as pixel_geometry
     const int64_t p = int64_t{y} * width + x;
     store_mask8(mask + p, g.valid);
-    non_finite |= Lane<f32x8>::any(lane_not(g.finite));
+    not_finite |= lane_not(g.finite);
     for (int64_t group = 0; group * kLanes < channels; ++group) {
       const f32x8* warped = group == wx_group ? wx_block : other;
       if (group != wx_group) gather_block(g.taps, prev_interleaved + group * plane * kLanes, other);
-      for (int64_t c = group * kLanes; c < std::min<int64_t>(channels, (group + 1) * kLanes); ++c) {
-        const f32x8 current = load8(cur + c * plane + p);
-        store8(out + c * plane + p, g.valid ? current - warped[c % kLanes] : 0.0f);  // residual_value
-      }
+      const int count = static_cast<int>(std::min<int64_t>(kLanes, channels - group * kLanes));
+      const float* cur_group = cur + group * kLanes * plane + p;
+      float* out_group = out + group * kLanes * plane + p;
+      for (int c = 0; c < count; ++c)  // residual_value
+        store8(out_group + c * plane, g.valid ? load8(cur_group + c * plane) - warped[c] : 0.0f);
     }
     if (next_interleaved != nullptr) interleave_pixels(cur, next_fwd, next_interleaved, channels, plane, p, kLanes);
   }
+  int non_finite = Lane<f32x8>::any(not_finite);
   for (; x < width; ++x)
     non_finite += !residual_forward_pixel<float>(prev, cur, out, mask, fwd, bwd, channels, height, width, y, x);
   const index_t tail = (width / kLanes) * kLanes;
@@ -160,19 +198,12 @@ V2V_HD int forward_row_impl(const float* prev, const float* prev_interleaved, co
   return non_finite;
 }
 
-// Scatter of one whole frame pair into its interleaved workspace [groups][H*W][8] (zeroed).
+// Scatter of one whole frame pair into its interleaved workspace [groups][H*W][8] (zeroed): for each
+// valid pixel, its eight channels' -c * dL/dE times each tap weight, added to the tap's eight lanes.
 V2V_HD void scatter_pair_impl(const float* grad, const bool* mask, const float* bwd, float* workspace,
                               int64_t channels, index_t height, index_t width) {
   const int64_t plane = int64_t{height} * width;
   const int64_t groups = groups_of(channels);
-  auto scatter_pixel = [&](const Taps<float>& taps, const f32x8& grad_channels, float* group_ws) {
-    const f32x8 value = -grad_channels;
-    for (int i = 0; i < 4; ++i) {
-      if (taps.weight[i] == 0.0f) continue;  // as `scatter` in pixel_math.h
-      float* target = group_ws + int64_t{taps.index[i]} * kLanes;
-      store8(target, load8(target) + value * taps.weight[i]);
-    }
-  };
   for (index_t y = 0; y < height; ++y) {
     index_t x = 0;
     for (; x + kLanes <= width; x += kLanes) {
@@ -181,13 +212,27 @@ V2V_HD void scatter_pair_impl(const float* grad, const bool* mask, const float* 
       std::memcpy(&any_valid, mask + p, sizeof(any_valid));
       if (any_valid == 0) continue;
       const Taps<f32x8> taps = flow_taps<f32x8>(bwd, y, x, height, width, Padding::Zeros);
+      alignas(32) i32x8 offset[4];  // element offsets of the taps in a group: index * 8 (see handles())
+      alignas(32) f32x8 weight[4];
+      for (int i = 0; i < 4; ++i) {
+        spill(&offset[i], taps.index[i] * kLanes);
+        spill(&weight[i], taps.weight[i]);
+      }
       for (int64_t group = 0; group < groups; ++group) {
-        const int64_t c0 = group * kLanes, count = std::min<int64_t>(kLanes, channels - c0);
-        f32x8 grad_channels[kLanes];
-        for (int c = 0; c < kLanes; ++c) grad_channels[c] = c < count ? load8(grad + (c0 + c) * plane + p) : f32x8{};
-        transpose8(grad_channels);
-        for (int k = 0; k < kLanes; ++k)
-          if (mask[p + k]) scatter_pixel(lane_taps(taps, k), grad_channels[k], workspace + group * plane * kLanes);
+        const int count = static_cast<int>(std::min<int64_t>(kLanes, channels - group * kLanes));
+        const float* grad_group = grad + group * kLanes * plane + p;
+        f32x8 value[kLanes];  // value[k]: -dL/dE of pixel k's channels
+        for (int c = 0; c < kLanes; ++c) value[c] = c < count ? -load8(grad_group + c * plane) : f32x8{};
+        transpose8(value);
+        float* group_ws = workspace + group * plane * kLanes;
+        for (int k = 0; k < kLanes; ++k) {
+          if (!mask[p + k]) continue;
+          for (int i = 0; i < 4; ++i) {
+            if (weight[i][k] == 0.0f) continue;  // as `scatter` in pixel_math.h
+            float* target = group_ws + offset[i][k];
+            store8(target, load8(target) + value[k] * weight[i][k]);
+          }
+        }
       }
     }
     for (; x < width; ++x) {
@@ -196,9 +241,14 @@ V2V_HD void scatter_pair_impl(const float* grad, const bool* mask, const float* 
       const Taps<float> taps = flow_taps<float>(bwd, y, x, height, width, Padding::Zeros);
       for (int64_t group = 0; group < groups; ++group) {
         const int64_t c0 = group * kLanes, count = std::min<int64_t>(kLanes, channels - c0);
-        f32x8 grad_channels{};
-        for (int c = 0; c < count; ++c) grad_channels[c] = grad[(c0 + c) * plane + p];
-        scatter_pixel(taps, grad_channels, workspace + group * plane * kLanes);
+        f32x8 value{};
+        for (int c = 0; c < count; ++c) value[c] = -grad[(c0 + c) * plane + p];
+        float* group_ws = workspace + group * plane * kLanes;
+        for (int i = 0; i < 4; ++i) {
+          if (taps.weight[i] == 0.0f) continue;
+          float* target = group_ws + int64_t{taps.index[i]} * kLanes;
+          store8(target, load8(target) + value * taps.weight[i]);
+        }
       }
     }
   }
@@ -215,12 +265,13 @@ V2V_HD void gather_row_impl(float* workspace, const float* grad_before, const bo
   for (; x + kLanes <= width; x += kLanes) {
     const int64_t p = int64_t{y} * width + x;
     i32x8 direct_valid{};
-    if (grad_before != nullptr)
-      for (int k = 0; k < kLanes; ++k) direct_valid[k] = mask_before[p + k] ? -1 : 0;
+    if (grad_before != nullptr) direct_valid = load_mask8(mask_before + p);
     for (int64_t group = 0; group < groups; ++group) {
       const int64_t c0 = group * kLanes, count = std::min<int64_t>(kLanes, channels - c0);
-      f32x8 scattered[kLanes] = {};
-      if (workspace != nullptr) {
+      f32x8 scattered[kLanes];
+      if (workspace == nullptr) {
+        for (int k = 0; k < kLanes; ++k) scattered[k] = f32x8{};
+      } else {
         for (int k = 0; k < kLanes; ++k) {
           float* slot = workspace + (group * plane + p + k) * kLanes;
           scattered[k] = load8(slot);
@@ -291,6 +342,8 @@ const RowKernels& row_kernels() {
 }
 
 }  // namespace
+
+bool handles(int64_t plane) { return plane <= std::numeric_limits<int32_t>::max() / kLanes; }
 
 bool residual_forward(const at::Tensor& video, const at::Tensor& flow_fwd, const at::Tensor& flow_bwd,
                       at::Tensor& residual, at::Tensor& mask) {

@@ -13,6 +13,11 @@
 namespace v2vcore {
 namespace cpu_f32 {
 
+// Whether the fast path takes frames of `plane` pixels: its tap offsets are 32-bit element offsets
+// into an 8-lane interleaved copy, so planes up to 2^28 pixels (16384 x 16384). Larger planes run on
+// the generic kernels, which give the same bits.
+bool handles(int64_t plane);
+
 // Fills `residual` [B, T-1, C, H, W] and `mask` [B, T-1, 1, H, W]; returns false when a flow holds
 // NaN or Inf. All tensors contiguous float32 (mask bool).
 bool residual_forward(const at::Tensor& video, const at::Tensor& flow_fwd, const at::Tensor& flow_bwd,
