@@ -1,7 +1,7 @@
 """Benchmark inputs: videos with smooth, mutually consistent forward and backward flows.
 
-The flows are an exact affine camera motion (a small rotation, zoom and translation per frame pair)
-plus a gentle wave, so that most pixels pass the occlusion and motion-boundary tests as they do on
+The flows are an exact affine camera motion (a small rotation, zoom and translation per frame pair),
+so that most pixels pass the occlusion and motion-boundary tests as they do on
 real footage (the scatter of the backward only runs for valid pixels, so an all-invalid input would
 flatter the kernels).
 """
