@@ -8,6 +8,7 @@
 #include <ATen/ATen.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <string>
@@ -53,17 +54,19 @@ void* allocate_buffer(size_t bytes) {
 class BufferCache {
  public:
   void* take(size_t bytes) {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      auto found = free_.find(bytes);
-      if (found != free_.end()) {
-        void* ptr = found->second;
-        free_.erase(found);
-        cached_bytes_ -= bytes;
-        return ptr;
-      }
-    }
-    return allocate_buffer(bytes);
+    void* ptr = take_cached(bytes);
+    return ptr != nullptr ? ptr : allocate_buffer(bytes);
+  }
+
+  // A cached buffer of `bytes`, or null.
+  void* take_cached(size_t bytes) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto found = free_.find(bytes);
+    if (found == free_.end()) return nullptr;
+    void* ptr = found->second;
+    free_.erase(found);
+    cached_bytes_ -= bytes;
+    return ptr;
   }
 
   void give_back(void* ptr, size_t bytes) {
@@ -89,6 +92,11 @@ BufferCache& buffer_cache() {
   return *cache;
 }
 
+BufferCache& zeroed_cache() {  // buffers known to be all zeros (ZeroedScratch)
+  static BufferCache* cache = new BufferCache();
+  return *cache;
+}
+
 }  // namespace
 
 at::Tensor empty_cpu_output(at::IntArrayRef sizes, const at::TensorOptions& options) {
@@ -99,6 +107,28 @@ at::Tensor empty_cpu_output(at::IntArrayRef sizes, const at::TensorOptions& opti
   void* ptr = buffer_cache().take(rounded);
   return at::from_blob(
       ptr, sizes, [rounded](void* data) { buffer_cache().give_back(data, rounded); }, options.device(at::kCPU));
+}
+
+ZeroedScratch::ZeroedScratch(int64_t floats) {
+  bytes_ = (static_cast<size_t>(floats) * sizeof(float) + kHugePage - 1) / kHugePage * kHugePage;
+  if (cache_limit_bytes() > 0 && bytes_ >= kMinCachedBytes) {
+    ptr_ = zeroed_cache().take_cached(bytes_);
+    if (ptr_ == nullptr) {
+      ptr_ = allocate_buffer(bytes_);
+      std::memset(ptr_, 0, bytes_);
+    }
+  } else {
+    ptr_ = std::calloc(1, bytes_);
+    TORCH_CHECK(ptr_ != nullptr, "v2vcore: out of memory allocating ", bytes_, " bytes");
+  }
+}
+
+ZeroedScratch::~ZeroedScratch() {
+  if (cache_limit_bytes() > 0 && bytes_ >= kMinCachedBytes && zero_) {
+    zeroed_cache().give_back(ptr_, bytes_);
+  } else {
+    std::free(ptr_);
+  }
 }
 
 }  // namespace v2vcore

@@ -399,12 +399,12 @@ void residual_backward(const at::Tensor& grad, const at::Tensor& flow_bwd, const
   // own, then write dL/dO_t = its direct term (pair t-1) + the scatter. No atomics, no shared writes.
   const int64_t tasks = batch * frames;
   const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), tasks));
-  // Zeroed once here; each frame's gather pass leaves its workspace zeroed again.
-  at::Tensor workspaces = empty_cpu_output({workers * pair_ws}, grad.options()).zero_();
+  // Each frame's gather pass leaves its workspace zeroed again, ready for the next frame and call.
+  ZeroedScratch workspaces(workers * pair_ws);
   const int64_t per_worker = (tasks + workers - 1) / workers;
   at::parallel_for(0, workers, 1, [&](int64_t begin, int64_t end) {
     for (int64_t worker = begin; worker < end; ++worker) {
-      float* ws = workspaces.mutable_data_ptr<float>() + worker * pair_ws;
+      float* ws = workspaces.data() + worker * pair_ws;
       for (int64_t frame = worker * per_worker; frame < std::min(tasks, (worker + 1) * per_worker); ++frame) {
         const int64_t b = frame / frames, t = frame % frames;
         const bool has_scatter = t < pairs;
@@ -421,6 +421,7 @@ void residual_backward(const at::Tensor& grad, const at::Tensor& flow_bwd, const
       }
     }
   });
+  workspaces.mark_zero();
 }
 
 }  // namespace cpu_f32

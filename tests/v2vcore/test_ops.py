@@ -564,6 +564,26 @@ def test_large_outputs_reuse_cached_buffers_without_aliasing_live_tensors():
     assert second.data_ptr() != third.data_ptr() and torch.equal(second, 2 * expected)
 
 
+def test_backward_workspaces_come_back_zeroed_between_calls():
+    """The float32 backward's workspaces are cached zeroed (ZeroedScratch); each call must leave them so."""
+    video = random_video(1, 3, 9, 300, 480, seed=42, dtype=torch.float32)  # 9 channels: two groups, 10 MB
+    flow_fwd, flow_bwd = (f.float() for f in random_flows(1, 2, 300, 480, amplitude=1.5, noise=0.05, seed=43))
+    grad = torch.randn(1, 2, 9, 300, 480, generator=torch.Generator().manual_seed(44))
+
+    def video_grad(g):
+        leaf = video.clone().requires_grad_(True)
+        v2vcore.residual_error(leaf, flow_fwd, flow_bwd).backward(g)
+        return leaf.grad
+
+    first = video_grad(grad)
+    poisoned = grad.clone()
+    poisoned[0, 0, 3, 100:140, 200:260] = float("nan")
+    poisoned[0, 1, 8, 7:9] = float("inf")
+    assert video_grad(poisoned).isnan().any()
+    video_grad(grad * 3)
+    assert torch.equal(video_grad(grad), first)
+
+
 def test_cache_size_setting_is_validated(tmp_path):
     import subprocess
     import sys
