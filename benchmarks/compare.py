@@ -3,7 +3,8 @@
 pytest-benchmark times one case after the other; on a machine whose speed drifts (shared or
 virtual CPUs) that skews ratios. This script runs the implementations in turn within every round
 and reports, per implementation, the median time, and per reference the median of the per-round
-ratios, which cancels slow drift.
+ratios, which cancels slow drift. Each round also copies the bytes the forward must move at least
+(the roofline's yardstick) and reports the fused forward's time over the copy's.
 
 Usage::
 
@@ -27,7 +28,7 @@ import v2vcore
 from v2vcore import reference
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from inputs import make_inputs  # noqa: E402
+from inputs import make_inputs, minimum_bytes  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -67,17 +68,32 @@ def main(argv: list[str] | None = None) -> dict:
         synchronize()
 
     modes = {"forward": forward, "forward_backward": forward_backward}
+    # The roofline's yardstick, timed in the same rounds: a plain copy of the bytes the forward must
+    # move at least (half read, half written).
+    forward_bytes = minimum_bytes(tuple(args.shape), dtype, "forward")
+    copy_source = torch.ones(forward_bytes // 2, dtype=torch.uint8, device=device)
+    copy_target = torch.empty_like(copy_source)
+
+    def copy():
+        copy_target.copy_(copy_source)
+        synchronize()
+
+    copy()
     for run in modes.values():  # warm-up, compilation included
         for function in implementations.values():
             run(function)
             run(function)
     times = {mode: {name: [] for name in implementations} for mode in modes}
+    copy_times = []
     for _ in range(args.rounds):
         for mode, run in modes.items():
             for name, function in implementations.items():
                 start = time.perf_counter()
                 run(function)
                 times[mode][name].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        copy()
+        copy_times.append(time.perf_counter() - start)
     report = {
         "command": " ".join([sys.executable, *sys.argv]),
         "device": torch.cuda.get_device_name() if device.startswith("cuda") else _cpu_name(),
@@ -96,6 +112,10 @@ def main(argv: list[str] | None = None) -> dict:
                 ratios = [slow / fast for slow, fast in zip(times[mode][name], fused)]
                 entry[f"speedup_vs_{name}_median"] = statistics.median(ratios)
                 entry[f"speedup_vs_{name}_min"] = min(ratios)
+        if mode == "forward":  # fused forward time over copy time, per round
+            entry["copy_median_ms"] = statistics.median(copy_times) * 1e3
+            entry["forward_bytes"] = forward_bytes
+            entry["fused_over_copy_median"] = statistics.median(f / c for f, c in zip(fused, copy_times))
         report["results"][mode] = entry
     print(json.dumps(report, indent=2))
     if args.output:

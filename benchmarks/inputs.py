@@ -54,3 +54,17 @@ def make_inputs(
     flow_fwd = torch.stack([f for f, _ in flows]).to(device=device, dtype=torch.float32)
     flow_bwd = torch.stack([b for _, b in flows]).to(device=device, dtype=torch.float32)
     return video, flow_fwd.contiguous(), flow_bwd.contiguous()
+
+
+def minimum_bytes(shape, dtype, mode) -> int:
+    """Bytes the op must read and write at least (each tensor once), the roofline's numerator."""
+    batch, frames, channels, height, width = shape
+    size = torch.tensor([], dtype=dtype).element_size()
+    video = batch * frames * channels * height * width * size
+    residual = batch * (frames - 1) * channels * height * width * size
+    flows = 2 * batch * (frames - 1) * 2 * height * width * 4
+    mask = batch * (frames - 1) * height * width
+    forward = video + flows + residual + mask
+    # Backward: read dL/dE, flow_bwd and the mask; write dL/dvideo.
+    backward = residual + flows // 2 + mask + video
+    return forward if mode == "forward" else forward + backward

@@ -20,7 +20,7 @@ import v2vcore
 from v2vcore import reference
 
 from conftest import requires_cuda, synchronize
-from inputs import make_inputs
+from inputs import make_inputs, minimum_bytes
 
 CPU_SHAPES = [(1, 8, 6, 480, 854)]
 if os.environ.get("V2V_BENCH_ALL_SHAPES") == "1":
@@ -48,20 +48,6 @@ def compiled_reference(device):
     if device not in _compiled:
         _compiled[device] = torch.compile(reference.residual_error, dynamic=False)
     return _compiled[device]
-
-
-def minimum_bytes(shape, dtype, mode) -> int:
-    """Bytes the op must read and write at least (each tensor once), the roofline's numerator."""
-    batch, frames, channels, height, width = shape
-    size = torch.tensor([], dtype=dtype).element_size()
-    video = batch * frames * channels * height * width * size
-    residual = batch * (frames - 1) * channels * height * width * size
-    flows = 2 * batch * (frames - 1) * 2 * height * width * 4
-    mask = batch * (frames - 1) * height * width
-    forward = video + flows + residual + mask
-    # Backward: read dL/dE, flow_bwd and the mask; write dL/dvideo.
-    backward = residual + flows // 2 + mask + video
-    return forward if mode == "forward" else forward + backward
 
 
 @pytest.mark.parametrize("mode", MODES)

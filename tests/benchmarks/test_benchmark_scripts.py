@@ -1,0 +1,82 @@
+"""Smoke tests of the benchmark scripts (benchmarks/): they run on tiny inputs and report what they claim.
+
+The timings themselves are not checked (performance claims live in the benchmarks, never in tests).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+import compare  # noqa: E402
+import report  # noqa: E402
+from inputs import make_inputs, minimum_bytes  # noqa: E402
+
+import v2vcore  # noqa: E402
+
+
+def test_benchmark_flows_are_mutually_consistent():
+    """The inputs are affine motions whose forward flow inverts the backward: most pixels stay valid."""
+    video, flow_fwd, flow_bwd = make_inputs((1, 3, 2, 48, 64))
+    assert video.shape == (1, 3, 2, 48, 64) and flow_fwd.shape == flow_bwd.shape == (1, 2, 2, 48, 64)
+    _, mask = v2vcore.residual_error(video, flow_fwd, flow_bwd, return_mask=True)
+    assert mask.float().mean() > 0.8
+
+
+def test_minimum_bytes_counts_each_tensor_once():
+    # video 1*3*2*4*5 floats, residual 1*2*2*4*5 floats, two flows 2*2*4*5 floats, mask 2*4*5 bytes.
+    forward = (120 + 80 + 2 * 80) * 4 + 40
+    assert minimum_bytes((1, 3, 2, 4, 5), torch.float32, "forward") == forward
+    backward = (80 + 80 + 120) * 4 + 40  # dL/dE, flow_bwd, dL/dvideo (floats); the mask
+    assert minimum_bytes((1, 3, 2, 4, 5), torch.float32, "forward_backward") == forward + backward
+
+
+def test_compare_reports_ratios_and_copy_yardstick(tmp_path):
+    output = tmp_path / "compare.json"
+    result = compare.main(["--shape", "1", "3", "2", "16", "24", "--rounds", "2", "--no-compile", "--output", str(output)])
+    assert json.loads(output.read_text()) == result
+    forward, both = result["results"]["forward"], result["results"]["forward_backward"]
+    for entry in (forward, both):
+        assert entry["fused_median_ms"] > 0 and entry["eager_median_ms"] > 0 and entry["speedup_vs_eager_median"] > 0
+        assert "compiled_median_ms" not in entry
+    assert forward["forward_bytes"] == minimum_bytes((1, 3, 2, 16, 24), torch.float32, "forward")
+    assert forward["copy_median_ms"] > 0 and forward["fused_over_copy_median"] > 0
+
+
+def test_compare_rejects_zero_rounds():
+    with pytest.raises(SystemExit):
+        compare.main(["--rounds", "0"])
+
+
+def _bench(group, implementation, median, nbytes):
+    return {"group": group, "stats": {"median": median},
+            "extra_info": {"implementation": implementation, "minimum_bytes": nbytes}}
+
+
+def test_report_table_ratios_and_roofline(tmp_path, capsys):
+    group = "residual_error cpu float32 1x3x2x4x5 forward"
+    data = {
+        "machine_info": {"cpu": {"brand_raw": "test cpu", "count": 2}},
+        "commit_info": {"id": "0123456789abcdef"},
+        "datetime": "2026-01-01T00:00:00",
+        "benchmarks": [
+            _bench(group, "fused", 0.001, 2_000_000),   # 2 GB/s
+            _bench(group, "eager", 0.008, 2_000_000),
+            _bench(group, "compiled", 0.004, 2_000_000),
+            _bench(group, "copy", 0.0005, 2_000_000),   # 4 GB/s
+        ],
+    }
+    path = tmp_path / "bench.json"
+    path.write_text(json.dumps(data))
+    report.main([str(path)])
+    table = capsys.readouterr().out
+    row = next(line for line in table.splitlines() if "1x3x2x4x5 forward" in line)
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[4:] == ["8.0x", "4.0x", "2.0", "4.0", "50%"]
