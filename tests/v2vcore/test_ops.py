@@ -590,9 +590,11 @@ def test_cache_size_setting_is_validated(tmp_path):
 
     script = (
         "import torch, v2vcore\n"
-        "v = torch.rand(1, 2, 8, 512, 512)\n"
+        "v = torch.rand(1, 2, 8, 512, 512, requires_grad=True)\n"
         "f = torch.zeros(1, 1, 2, 512, 512)\n"
-        "print(v2vcore.residual_error(v, f, f).sum().item())\n"
+        "for _ in range(2):  # the backward's 8 MiB workspaces: cached zeroed, or allocated zeroed each call\n"
+        "    v2vcore.residual_error(v, f, f).square().sum().backward()\n"
+        "print(v.grad.abs().sum().item())\n"
     )
     for value, ok in (("0", True), ("64", True), ("lots", False), ("-1", False)):
         done = subprocess.run([sys.executable, "-c", script], env={**os.environ, "V2V_CPU_CACHE_MB": value},
