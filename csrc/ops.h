@@ -48,6 +48,7 @@ class ZeroedScratch {
  private:
   void* ptr_;
   size_t bytes_;
+  bool cached_;         // from (and back to) the zeroed cache, else calloc/free
   bool zero_ = false;
 };
 

@@ -111,7 +111,8 @@ at::Tensor empty_cpu_output(at::IntArrayRef sizes, const at::TensorOptions& opti
 
 ZeroedScratch::ZeroedScratch(int64_t floats) {
   bytes_ = (static_cast<size_t>(floats) * sizeof(float) + kHugePage - 1) / kHugePage * kHugePage;
-  if (cache_limit_bytes() > 0 && bytes_ >= kMinCachedBytes) {
+  cached_ = cache_limit_bytes() > 0 && bytes_ >= kMinCachedBytes;
+  if (cached_) {
     ptr_ = zeroed_cache().take_cached(bytes_);
     if (ptr_ == nullptr) {
       ptr_ = allocate_buffer(bytes_);
@@ -124,7 +125,7 @@ ZeroedScratch::ZeroedScratch(int64_t floats) {
 }
 
 ZeroedScratch::~ZeroedScratch() {
-  if (cache_limit_bytes() > 0 && bytes_ >= kMinCachedBytes && zero_) {
+  if (cached_ && zero_) {
     zeroed_cache().give_back(ptr_, bytes_);
   } else {
     std::free(ptr_);

@@ -77,20 +77,37 @@ V2V_HD void spill(T* out, const T& value) {
   asm volatile("" : : "r"(out) : "memory");
 }
 
+// The taps of eight pixels, spilled (see spill) for per-pixel reads: offset[i][k] is the element
+// offset of tap i of pixel k in an interleaved plane [H*W][8], index * 8 (32-bit: see handles()).
+struct SpilledTaps {
+  alignas(32) i32x8 offset[4];
+  alignas(32) f32x8 weight[4];
+};
+
+V2V_HD SpilledTaps spill_taps(const Taps<f32x8>& taps) {
+  SpilledTaps spilled;
+  for (int i = 0; i < 4; ++i) {
+    spill(&spilled.offset[i], taps.index[i] * kLanes);
+    spill(&spilled.weight[i], taps.weight[i]);
+  }
+  return spilled;
+}
+
+// Adds value * weight to the eight lanes at `target`, skipping zero weights as `scatter` of
+// pixel_math.h does.
+V2V_HD void scatter_tap(float* target, const f32x8& value, float weight) {
+  if (weight != 0.0f) store8(target, load8(target) + value * weight);
+}
+
 // `gather` of pixel_math.h for eight pixels and eight channels. Tap i of pixel k is one 32-byte load
 // of its eight channels from the pixel-interleaved group [H*W, 8]; the four taps are weighted and
 // summed per pixel, in gather's order (the same bits), and one transpose turns the eight pixels'
 // channel vectors into warped[c], channel c of the eight pixels.
 V2V_HD void gather_block(const Taps<f32x8>& taps, const float* interleaved, f32x8 warped[8]) {
-  alignas(32) i32x8 offset[4];  // element offsets of the taps in the group: index * 8 (see handles())
-  alignas(32) f32x8 weight[4];
-  for (int i = 0; i < 4; ++i) {
-    spill(&offset[i], taps.index[i] * kLanes);
-    spill(&weight[i], taps.weight[i]);
-  }
+  const SpilledTaps t = spill_taps(taps);
   for (int k = 0; k < kLanes; ++k) {
-    f32x8 sum = weight[0][k] * load8(interleaved + offset[0][k]);
-    for (int i = 1; i < 4; ++i) sum = sum + weight[i][k] * load8(interleaved + offset[i][k]);
+    f32x8 sum = t.weight[0][k] * load8(interleaved + t.offset[0][k]);
+    for (int i = 1; i < 4; ++i) sum = sum + t.weight[i][k] * load8(interleaved + t.offset[i][k]);
     warped[k] = sum;
   }
   transpose8(warped);
@@ -211,13 +228,7 @@ V2V_HD void scatter_pair_impl(const float* grad, const bool* mask, const float* 
       uint64_t any_valid;
       std::memcpy(&any_valid, mask + p, sizeof(any_valid));
       if (any_valid == 0) continue;
-      const Taps<f32x8> taps = flow_taps<f32x8>(bwd, y, x, height, width, Padding::Zeros);
-      alignas(32) i32x8 offset[4];  // element offsets of the taps in a group: index * 8 (see handles())
-      alignas(32) f32x8 weight[4];
-      for (int i = 0; i < 4; ++i) {
-        spill(&offset[i], taps.index[i] * kLanes);
-        spill(&weight[i], taps.weight[i]);
-      }
+      const SpilledTaps t = spill_taps(flow_taps<f32x8>(bwd, y, x, height, width, Padding::Zeros));
       for (int64_t group = 0; group < groups; ++group) {
         const int count = static_cast<int>(std::min<int64_t>(kLanes, channels - group * kLanes));
         const float* grad_group = grad + group * kLanes * plane + p;
@@ -227,11 +238,7 @@ V2V_HD void scatter_pair_impl(const float* grad, const bool* mask, const float* 
         float* group_ws = workspace + group * plane * kLanes;
         for (int k = 0; k < kLanes; ++k) {
           if (!mask[p + k]) continue;
-          for (int i = 0; i < 4; ++i) {
-            if (weight[i][k] == 0.0f) continue;  // as `scatter` in pixel_math.h
-            float* target = group_ws + offset[i][k];
-            store8(target, load8(target) + value[k] * weight[i][k]);
-          }
+          for (int i = 0; i < 4; ++i) scatter_tap(group_ws + t.offset[i][k], value[k], t.weight[i][k]);
         }
       }
     }
@@ -244,11 +251,7 @@ V2V_HD void scatter_pair_impl(const float* grad, const bool* mask, const float* 
         f32x8 value{};
         for (int c = 0; c < count; ++c) value[c] = -grad[(c0 + c) * plane + p];
         float* group_ws = workspace + group * plane * kLanes;
-        for (int i = 0; i < 4; ++i) {
-          if (taps.weight[i] == 0.0f) continue;
-          float* target = group_ws + int64_t{taps.index[i]} * kLanes;
-          store8(target, load8(target) + value * taps.weight[i]);
-        }
+        for (int i = 0; i < 4; ++i) scatter_tap(group_ws + int64_t{taps.index[i]} * kLanes, value, taps.weight[i]);
       }
     }
   }
