@@ -74,6 +74,25 @@ def affine_flows(batch, pairs, height, width, seed=0):
     return torch.stack(fwd).view(shape), torch.stack(bwd).view(shape)
 
 
+def far_apart_flows(batch, pairs, height, width, reach=0.45, outliers=0.0, seed=0):
+    """Exact forward/backward flows ``[B, P, 2, H, W]`` (float64) whose sources lie rows apart.
+
+    Columns slide vertically by up to ``reach * H`` px, by a different amount in each column band, so
+    that the pixels of one row sample rows far apart (the CPU float32 kernels then copy and scatter
+    through whole frames rather than bands of rows). ``outliers`` is the fraction of pixels given a
+    random vertical flow of up to ``reach * H`` px on top.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    flow_bwd = torch.zeros(batch * pairs, 2, height, width, dtype=torch.float64)
+    for flow in flow_bwd:
+        shifts = (torch.rand(4, generator=generator, dtype=torch.float64) * 2 - 1) * reach * height
+        flow[1] = shifts.repeat_interleave(-(-width // 4))[:width].view(1, width)
+        stray = torch.rand(height, width, generator=generator) < outliers
+        flow[1][stray] += (torch.rand(int(stray.sum()), generator=generator, dtype=torch.float64) * 2 - 1) * reach * height
+    flow_bwd = flow_bwd.view(batch, pairs, 2, height, width)
+    return -flow_bwd, flow_bwd
+
+
 def random_video(batch, frames, channels, height, width, seed=0, dtype=torch.float64):
     generator = torch.Generator().manual_seed(seed)
     return torch.rand((batch, frames, channels, height, width), generator=generator, dtype=torch.float64).to(dtype)

@@ -19,6 +19,7 @@ from v2vcore import ops, reference
 from op_inputs import (
     DEVICES,
     affine_flows,
+    far_apart_flows,
     random_flows,
     random_video,
     requires_kernels,
@@ -538,6 +539,63 @@ class deterministic_algorithms:
         torch.use_deterministic_algorithms(self.previous)
 
 
+# --- the CPU float32 kernels ------------------------------------------------------------------------
+#
+# The float32 SIMD path (csrc/cpu/residual_f32.cpp) reads frame t-1 through copies of just the rows
+# that each band of rows reaches, and scatters through a ring of rows; the float64 path reads and
+# writes whole frames. Flows whose sources lie rows apart make the bands reach far (whole-frame copies
+# and rings); scattered outliers make a few bands reach far; sources out of the frame must be ignored.
+
+CPU_FLOWS = {
+    "smooth": lambda shape: random_flows(*shape, amplitude=3.0, noise=0.2, seed=50),
+    "far_apart": lambda shape: far_apart_flows(*shape, seed=51),
+    "outliers": lambda shape: far_apart_flows(*shape, reach=0.04, outliers=0.01, seed=52),
+    "out_of_frame": lambda shape: far_apart_flows(*shape, reach=1.2, outliers=0.05, seed=53),
+}
+
+
+@pytest.mark.parametrize("flows", CPU_FLOWS)
+def test_float32_cpu_kernels_match_float64_kernels(flows):
+    batch, frames, channels, height, width = 2, 4, 5, 70, 61  # several bands of rows; a scalar tail
+    video = random_video(batch, frames, channels, height, width, seed=54)
+    flow_fwd, flow_bwd = (f.float() for f in CPU_FLOWS[flows]((batch, frames - 1, height, width)))
+    fused, mask = v2vcore.residual_error(video.float(), flow_fwd, flow_bwd, return_mask=True)
+    expected, expected_mask = v2vcore.residual_error(video, flow_fwd.double(), flow_bwd.double(), return_mask=True)
+    assert expected_mask.any()
+    assert_flips_at_ties(mask, expected_mask, flow_fwd, flow_bwd)
+    assert_residual_close(fused, mask, expected, expected_mask, atol=1e-5)  # float32 tap weights at |s| ~ 70 px
+    # The backward op takes any mask: the forward's, and one that marks pixels whose taps fall
+    # outside the frame or anywhere in it.
+    grad = torch.randn(fused.shape, generator=torch.Generator().manual_seed(55), dtype=torch.float64)
+    any_mask = torch.rand(mask.shape, generator=torch.Generator().manual_seed(56)) < 0.5
+    for some_mask in (mask, any_mask):
+        torch.testing.assert_close(
+            torch.ops.v2vcore.residual_error_backward(grad.float(), flow_bwd, some_mask).double(),
+            torch.ops.v2vcore.residual_error_backward(grad, flow_bwd.double(), some_mask),
+            atol=1e-4,  # float32 tap weights times gradients of up to ~4, a few per pixel
+            rtol=1e-5,
+        )
+
+
+def test_float32_cpu_kernels_do_not_depend_on_the_thread_count():
+    """The bands of rows depend on the thread count; the copies are exact, so the bits do not."""
+    video = random_video(1, 4, 3, 70, 61, seed=57, dtype=torch.float32)
+    flow_fwd, flow_bwd = (f.float() for f in far_apart_flows(1, 3, 70, 61, reach=0.1, outliers=0.01, seed=58))
+    grad = torch.randn(1, 3, 3, 70, 61, generator=torch.Generator().manual_seed(59))
+    results = []
+    threads = torch.get_num_threads()
+    try:
+        for count in (1, 3, 5):
+            torch.set_num_threads(count)
+            fused, mask = v2vcore.residual_error(video, flow_fwd, flow_bwd, return_mask=True)
+            results.append((fused, mask, torch.ops.v2vcore.residual_error_backward(grad, flow_bwd, mask)))
+    finally:
+        torch.set_num_threads(threads)
+    assert results[0][1].any()
+    for other in results[1:]:
+        assert all(torch.equal(a, b) for a, b in zip(results[0], other))
+
+
 # --- CPU output buffers ----------------------------------------------------------------------------
 
 
@@ -566,8 +624,9 @@ def test_large_outputs_reuse_cached_buffers_without_aliasing_live_tensors():
 
 def test_backward_workspaces_come_back_zeroed_between_calls():
     """The float32 backward's workspaces are cached zeroed (ZeroedScratch); each call must leave them so."""
-    video = random_video(1, 3, 9, 300, 480, seed=42, dtype=torch.float32)  # 9 channels: two groups, 10 MB
-    flow_fwd, flow_bwd = (f.float() for f in random_flows(1, 2, 300, 480, amplitude=1.5, noise=0.05, seed=43))
+    # Sources rows apart make each workspace a ring of the whole frame: 9 channels, two groups, 9 MB.
+    video = random_video(1, 3, 9, 300, 480, seed=42, dtype=torch.float32)
+    flow_fwd, flow_bwd = (f.float() for f in far_apart_flows(1, 2, 300, 480, seed=43))
     grad = torch.randn(1, 2, 9, 300, 480, generator=torch.Generator().manual_seed(44))
 
     def video_grad(g):
@@ -590,10 +649,11 @@ def test_cache_size_setting_is_validated(tmp_path):
 
     script = (
         "import torch, v2vcore\n"
-        "v = torch.rand(1, 2, 8, 512, 512, requires_grad=True)\n"
-        "f = torch.zeros(1, 1, 2, 512, 512)\n"
-        "for _ in range(2):  # the backward's 8 MiB workspaces: cached zeroed, or allocated zeroed each call\n"
-        "    v2vcore.residual_error(v, f, f).square().sum().backward()\n"
+        "v = torch.rand(1, 2, 9, 512, 512, requires_grad=True)\n"
+        "b = torch.zeros(1, 1, 2, 512, 512)\n"
+        "b[:, :, 1, :, :256], b[:, :, 1, :, 256:] = 200.0, -200.0  # sources rows apart: whole-frame rings\n"
+        "for _ in range(2):  # the backward's 13 MiB rings: cached zeroed, or allocated zeroed each call\n"
+        "    v2vcore.residual_error(v, -b, b).square().sum().backward()\n"
         "print(v.grad.abs().sum().item())\n"
     )
     for value, ok in (("0", True), ("64", True), ("lots", False), ("-1", False)):
