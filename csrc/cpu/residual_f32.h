@@ -2,7 +2,8 @@
 //
 // Same math as every other path (pixel_math.h), arranged for SIMD: the geometry of eight pixels of a
 // row at once (f32x8 lanes over pixels), and the bilinear taps of one pixel for eight channels at
-// once (f32x8 lanes over channels, read from a pixel-interleaved copy of frame t-1). Sums are formed
+// once (f32x8 lanes over channels, read from a pixel-interleaved copy of the rows of frame t-1 that a
+// band of rows reaches; the backward scatters through a ring of rows likewise). Sums are formed
 // in the same order as the scalar path, and the build disables floating-point contraction, so the
 // results are the scalar path's bit for bit. Compiled for AVX2 and for the x86-64 baseline, chosen at
 // run time.
