@@ -551,7 +551,16 @@ CPU_FLOWS = {
     "far_apart": lambda shape: far_apart_flows(*shape, seed=51),
     "outliers": lambda shape: far_apart_flows(*shape, reach=0.04, outliers=0.01, seed=52),
     "out_of_frame": lambda shape: far_apart_flows(*shape, reach=1.2, outliers=0.05, seed=53),
+    "mixed": lambda shape: mixed_pairs(  # pairs copied whole and pairs copied band by band in one call
+        random_flows(*shape, amplitude=2.0, noise=0.1, seed=60), far_apart_flows(*shape, seed=61)
+    ),
 }
+
+
+def mixed_pairs(first, second):
+    """Flow pairs ``(fwd, bwd)`` whose odd pairs come from ``second`` and even pairs from ``first``."""
+    odd = torch.arange(first[0].shape[1]) % 2 == 1
+    return tuple(torch.where(odd.view(1, -1, 1, 1, 1), b, a) for a, b in zip(first, second))
 
 
 @pytest.mark.parametrize("flows", CPU_FLOWS)
