@@ -71,6 +71,13 @@ V2V_HD i32x8 load_mask8(const bool* in) {
   return ((words >> i32x8{0, 8, 16, 24, 0, 8, 16, 24}) & 0xff) != 0;
 }
 
+// Whether any of eight bools is set (one 8-byte load).
+V2V_HD bool any_marked8(const bool* in) {
+  uint64_t bytes;
+  std::memcpy(&bytes, in, sizeof(bytes));
+  return bytes != 0;
+}
+
 // Writes `value` to `out` and makes the compiler forget what it wrote: it then reads lanes back with
 // scalar loads and broadcasts from memory (one load-port instruction each) instead of lane shuffles.
 template <typename T>
@@ -162,9 +169,7 @@ V2V_HD RowSpan scatter_span_impl(const bool* mask, const float* bwd, index_t hei
     index_t x = 0;
     for (; x + kLanes <= width; x += kLanes) {
       const int64_t p = int64_t{y} * width + x;
-      uint64_t any_valid;
-      std::memcpy(&any_valid, mask + p, sizeof(any_valid));
-      if (any_valid == 0) continue;
+      if (!any_marked8(mask + p)) continue;
       const Taps<f32x8> taps = flow_taps<f32x8>(bwd, y, x, height, width, Padding::Zeros);
       const i32x8 valid = load_mask8(mask + p);
       low = valid & (taps.index[0] < low) ? taps.index[0] : low;  // nw: the lowest of the four
@@ -326,9 +331,7 @@ V2V_HD void scatter_rows_impl(const float* grad, const bool* mask, const float* 
     index_t x = 0;
     for (; x + kLanes <= width; x += kLanes) {
       const int64_t p = int64_t{y} * width + x;
-      uint64_t any_valid;
-      std::memcpy(&any_valid, mask + p, sizeof(any_valid));
-      if (any_valid == 0) continue;
+      if (!any_marked8(mask + p)) continue;
       const SpilledTaps t = spill_taps(flow_taps<f32x8>(bwd, y, x, height, width, Padding::Zeros), map);
       for (int64_t group = 0; group < groups; ++group) {
         const int count = static_cast<int>(std::min<int64_t>(kLanes, channels - group * kLanes));
@@ -522,8 +525,9 @@ bool residual_forward(const at::Tensor& video, const at::Tensor& flow_fwd, const
     int64_t copied = 0;
     index_t widest = 1;
     for (int64_t band = 0; band < bands; ++band) {
-      copied += copy_span(pair, band).rows();
-      widest = std::max(widest, copy_span(pair, band).rows());
+      const index_t rows = copy_span(pair, band).rows();
+      copied += rows;
+      widest = std::max(widest, rows);
     }
     whole[pair] = copied > kMaxSpanCopies * height;
     if (!whole[pair]) max_copy_rows = std::max(max_copy_rows, widest);
