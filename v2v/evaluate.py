@@ -24,9 +24,7 @@ import argparse
 import dataclasses
 import json
 import math
-import os
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +33,7 @@ import numpy as np
 import torch
 
 from v2v import metrics
+from v2v.fileio import atomic_write_text
 
 __all__ = ["EvaluateConfig", "evaluate", "score_video", "format_markdown", "main"]
 
@@ -203,18 +202,6 @@ def format_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-
-
 def _default_output_dir(checkpoint: str) -> Path:
     path = Path(checkpoint)
     return path / "eval" if path.is_dir() else path.with_name(f"{path.stem}-eval")
@@ -300,8 +287,8 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
         "per_sequence": rows,
         "mean": mean,
     }
-    _write_atomic(output_dir / "eval.json", json.dumps(_nan_to_none(report), indent=2, allow_nan=False) + "\n")
-    _write_atomic(output_dir / "eval.md", format_markdown(report))
+    atomic_write_text(output_dir / "eval.json", json.dumps(_nan_to_none(report), indent=2, allow_nan=False) + "\n")
+    atomic_write_text(output_dir / "eval.md", format_markdown(report))
     report["output_dir"] = str(output_dir)
     return report
 

@@ -22,9 +22,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import tempfile
-import uuid
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -32,6 +29,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+
+from v2v.fileio import AtomicTarget
 
 __all__ = [
     "VIDEO_EXTENSIONS",
@@ -366,11 +365,9 @@ class VideoWriter:
         self.frames_written = 0
         self.frame_size: tuple[int, int] | None = None
         self._closed = False
-        token = uuid.uuid4().hex[:8]
-        if self.is_folder:
-            self._tmp_path = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.tmp-{token}-", dir=self.path.parent))
-        else:
-            self._tmp_path = self.path.with_name(f".{self.path.stem}.tmp-{token}{self.path.suffix}")
+        # FFmpeg picks the container from the name: the temporary keeps the extension.
+        self._target = AtomicTarget(self.path, directory=self.is_folder, keep_extension=True)
+        self._tmp_path = self._target.temporary
         self._container = None
         self._stream = None
         self._audio = None  # (input container, input stream, output stream, packet iterator, copy?)
@@ -515,22 +512,12 @@ class VideoWriter:
                 raise ValueError(f"no frames were written to {self.path}; nothing was created")
             if not self.is_folder:
                 self._finish_video()
-            self._install()
+            self._target.commit()
         except BaseException:
             self.abort()
             raise
         self._closed = True
         return self.path
-
-    def _install(self) -> None:
-        if self.is_folder and self.path.exists():
-            # os.replace cannot replace a non-empty folder: move the old one aside first.
-            trash = self.path.with_name(f".{self.path.name}.old-{uuid.uuid4().hex[:8]}")
-            os.replace(self.path, trash)
-            os.replace(self._tmp_path, self.path)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(self._tmp_path, self.path)
 
     def abort(self) -> None:
         """Discard the temporary output; the destination is left as it was."""
@@ -545,10 +532,7 @@ class VideoWriter:
             self._close_audio_source()
         except Exception:
             self._audio = None
-        if self._tmp_path.is_dir():
-            shutil.rmtree(self._tmp_path, ignore_errors=True)
-        elif self._tmp_path.exists():
-            self._tmp_path.unlink()
+        self._target.discard()
 
     def __enter__(self) -> VideoWriter:
         return self

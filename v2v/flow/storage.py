@@ -1,7 +1,7 @@
 """Atomic, checksummed tensor files (safetensors) for the flow cache and materialised data sets.
 
 A file is written to a temporary name in the destination folder, flushed to disk and renamed over
-the destination (``os.replace``), so readers see either the old complete file or the new complete
+the destination (:func:`v2v.fileio.atomic_path`), so readers see either the old complete file or the new complete
 file, never a partial one, and a crash leaves at most a stray ``.tmp`` file. Each file stores a
 checksum of its tensors (BLAKE2b over names, dtypes, shapes and bytes) in its metadata; a load
 that fails to parse, misses the checksum or a tensor, or disagrees with the expected shapes raises
@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
+
+from v2v.fileio import atomic_path
 
 __all__ = ["CorruptEntryError", "tensors_checksum", "save_tensors_atomic", "load_tensors_checked"]
 
@@ -59,19 +60,8 @@ def save_tensors_atomic(path: str | os.PathLike, tensors: dict[str, torch.Tensor
         cpu[name] = tensor
     meta = dict(metadata or {})
     meta[_CHECKSUM_KEY] = tensors_checksum(cpu)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(cpu, tmp_name, metadata=meta)
-        with open(tmp_name, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_path(path) as temporary:
+        save_file(cpu, str(temporary), metadata=meta)
 
 
 def load_tensors_checked(

@@ -1,0 +1,92 @@
+"""Atomic writes (v2v.fileio): the destination is either the old or the new complete content."""
+
+from __future__ import annotations
+
+import pytest
+
+from v2v.fileio import AtomicTarget, atomic_path, atomic_write_bytes, atomic_write_text
+
+
+def _entries(folder):
+    return sorted(path.name for path in folder.iterdir())
+
+
+def test_write_text_and_bytes_replace_the_file(tmp_path):
+    path = tmp_path / "report.json"
+    atomic_write_text(path, "first\n")
+    assert path.read_text() == "first\n"
+    atomic_write_bytes(path, b"\x00second")
+    assert path.read_bytes() == b"\x00second"
+    assert _entries(tmp_path) == ["report.json"]
+
+
+def test_failed_write_leaves_the_old_file_intact_and_no_temporary(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("old complete content\n")
+    with pytest.raises(RuntimeError, match="disk full"):
+        with atomic_path(path) as temporary:
+            temporary.write_text("half of the new")
+            raise RuntimeError("disk full")
+    assert path.read_text() == "old complete content\n"
+    assert _entries(tmp_path) == ["config.yaml"]
+
+
+def test_unencodable_text_leaves_the_old_file_intact(tmp_path):
+    path = tmp_path / "eval.md"
+    path.write_text("old")
+    with pytest.raises(UnicodeEncodeError):
+        atomic_write_text(path, "caf\u00e9", encoding="ascii")
+    assert path.read_text() == "old"
+    assert _entries(tmp_path) == ["eval.md"]
+
+
+def test_temporary_is_hidden_beside_the_destination_and_keeps_the_extension_on_request(tmp_path):
+    with atomic_path(tmp_path / "clip.mp4", keep_extension=True) as temporary:
+        assert temporary.parent == tmp_path
+        assert temporary.name.startswith(".clip.mp4.") and temporary.name.endswith(".tmp.mp4")
+        temporary.write_bytes(b"video")
+    with atomic_path(tmp_path / "step_0000004.pt") as temporary:
+        assert temporary.name.startswith(".step_0000004.pt.") and temporary.name.endswith(".tmp")
+    assert _entries(tmp_path) == ["clip.mp4", "step_0000004.pt"]
+
+
+def test_folder_target_replaces_an_existing_folder_whole(tmp_path):
+    destination = tmp_path / "frames"
+    destination.mkdir()
+    (destination / "000000.png").write_bytes(b"old")
+    (destination / "000001.png").write_bytes(b"old")
+    with atomic_path(destination, directory=True) as temporary:
+        assert temporary.is_dir() and not any(temporary.iterdir())
+        (temporary / "000000.png").write_bytes(b"new")
+    assert _entries(destination) == ["000000.png"]
+    assert (destination / "000000.png").read_bytes() == b"new"
+    assert _entries(tmp_path) == ["frames"]
+
+
+def test_failed_folder_write_keeps_the_old_folder(tmp_path):
+    destination = tmp_path / "frames"
+    destination.mkdir()
+    (destination / "000000.png").write_bytes(b"old")
+    with pytest.raises(OSError):
+        with atomic_path(destination, directory=True) as temporary:
+            (temporary / "000000.png").write_bytes(b"new")
+            raise OSError("encoder failed")
+    assert (destination / "000000.png").read_bytes() == b"old"
+    assert _entries(tmp_path) == ["frames"]
+
+
+def test_target_commits_once_and_discard_is_idempotent(tmp_path):
+    target = AtomicTarget(tmp_path / "a.txt")
+    target.temporary.write_text("x")
+    assert target.commit() == tmp_path / "a.txt"
+    with pytest.raises(RuntimeError, match="already committed"):
+        target.commit()
+    other = AtomicTarget(tmp_path / "b.txt")
+    other.discard()
+    other.discard()
+    assert _entries(tmp_path) == ["a.txt"]
+
+
+def test_missing_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        atomic_write_text(tmp_path / "missing" / "a.txt", "x")
