@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-import v2vcore
+from .consistency import flow_difference, pair_warping_errors
 
 __all__ = ["warping_error", "warping_error_per_pair", "tof", "tof_per_pair"]
 
@@ -74,18 +74,8 @@ def warping_error_per_pair(video: Any, flow_fwd: Any, flow_bwd: Any) -> np.ndarr
     bwd = _flow_tensor(flow_bwd, "flow_bwd", expected)
     if count < 2:
         return np.zeros(0, dtype=np.float64)
-    dtype = torch.float64 if frames.dtype == torch.float64 else torch.float32
-    flow_dtype = torch.float64 if fwd.dtype == torch.float64 or bwd.dtype == torch.float64 else torch.float32
-    fwd, bwd = fwd.to(flow_dtype).contiguous(), bwd.to(flow_dtype).contiguous()
-    previous = frames[:-1].to(dtype).contiguous()
-    current = frames[1:].to(dtype)
-    with torch.no_grad():
-        mask = v2vcore.consistency_mask(fwd, bwd).to(dtype)  # [T-1, 1, H, W]
-        warped = v2vcore.warp(previous, bwd)
-    squared = ((current - warped) ** 2 * mask).sum(dim=(1, 2, 3)).double()
-    reliable = mask.sum(dim=(1, 2, 3)).double() * frames.shape[1]
-    errors = torch.where(reliable > 0, squared / reliable.clamp(min=1), torch.zeros_like(squared))
-    return errors.cpu().numpy()
+    # One implementation of the arithmetic for evaluate, the scorer and translate --score.
+    return pair_warping_errors(frames[:-1], frames[1:], fwd, bwd, "v2v").mse
 
 
 def warping_error(video: Any, flow_fwd: Any, flow_bwd: Any) -> float:
@@ -148,10 +138,7 @@ def tof_per_pair(output: Any, target: Any, flow: Any = None, crop_border: int = 
         flow = make_flow_provider("dis")
     out_flow = _forward_flows(flow, out, "output")
     tgt_flow = _forward_flows(flow, tgt, "target")
-    norm = torch.linalg.vector_norm(out_flow - tgt_flow, dim=1)  # [T-1, H, W]
-    if crop_border:
-        norm = norm[:, crop_border:-crop_border, crop_border:-crop_border]
-    return norm.mean(dim=(1, 2)).numpy()
+    return flow_difference(out_flow, tgt_flow, crop_border)
 
 
 def tof(output: Any, target: Any, flow: Any = None, crop_border: int = 0) -> float:
