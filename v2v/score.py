@@ -277,6 +277,23 @@ class StreamScorer:
             rows.append(row)
         return rows
 
+    def report(self, outputs: Sequence[str], reference: str, target: str | None = None) -> dict[str, Any]:
+        """The protocol's description and the results, as :func:`score_videos` returns them.
+
+        Args:
+            outputs: the outputs' names, in the order their frames were fed.
+            reference: the reference's name; target: the target's, if one was fed.
+        """
+        description = self.protocol.describe()
+        description["flow"] = {**_flow_description(self.provider, self.cache),
+                               "computed_on": "each output" if self.protocol.flow_video == "output" else f"the reference {reference}"}
+        compared = f"the target {target}" if target else f"the reference {reference}"
+        description["tOF"] = (f"each output's forward flows against those of {compared}, same provider; mean per-pixel "
+                              "Euclidean norm of the difference, pixels") if self.tof else "not computed (--no-tof)"
+        description["flicker"] = "mean absolute difference of consecutive frames over pixels and channels, no flow"
+        videos = [{"path": str(path), **row} for path, row in zip(outputs, self.results())]
+        return {"protocol": description, "videos": videos}
+
 
 def _flow_frame(frame):
     """What a flow provider is given for a frame: masks as uint8 0/255 gray, anything else as it is."""
@@ -392,16 +409,7 @@ def score_videos(
         bar.close()
     if scorer.frames < 2:
         raise BadInput(f"--reference {reference} has {scorer.frames} frame(s): scoring needs at least one frame pair")
-    description = spec.describe()
-    description["flow"] = {**_flow_description(provider, cache),
-                           "computed_on": "each output" if spec.flow_video == "output" else f"the reference {reference}"}
-    description["tOF"] = (
-        ("each output's forward flows against those of " + (f"the target {target}" if target else f"the reference {reference}")
-         + ", same provider; mean per-pixel Euclidean norm of the difference, pixels") if tof else "not computed (--no-tof)"
-    )
-    description["flicker"] = "mean absolute difference of consecutive frames over pixels and channels, no flow"
-    videos = [{"path": str(path), **row} for path, row in zip(outputs, scorer.results())]
-    return {"protocol": description, "videos": videos}
+    return scorer.report(outputs, reference, target)
 
 
 # -- reports ---------------------------------------------------------------------------------------
