@@ -292,17 +292,18 @@ class ConsistencyScorer:
         """
         current = _frame_tensor(frame, f"frame {self.frames}")
         previous = self._previous
+        if previous is not None:  # checked before anything changes: a rejected frame is not counted
+            if current.shape != previous.shape:
+                raise ValueError(
+                    f"frame {self.frames} is {tuple(current.shape)}, frame {self.frames - 1} is {tuple(previous.shape)}: "
+                    "a video must keep one size and channel count"
+                )
+            if flow_fwd is None or flow_bwd is None:
+                raise ValueError(f"frame {self.frames} closes a pair: flow_fwd and flow_bwd of the pair are required")
         self._previous = current
         self.frames += 1
         if previous is None:
             return None
-        if current.shape != previous.shape:
-            raise ValueError(
-                f"frame {self.frames - 1} is {tuple(current.shape)}, frame {self.frames - 2} is {tuple(previous.shape)}: "
-                "a video must keep one size and channel count"
-            )
-        if flow_fwd is None or flow_bwd is None:
-            raise ValueError(f"frame {self.frames - 1} closes a pair: flow_fwd and flow_bwd of the pair are required")
         errors = pair_warping_errors(previous[None], current[None], flow_fwd[None], flow_bwd[None], self.convention)
         values = {
             "warping_error": float(errors.mse[0]),
