@@ -1,17 +1,22 @@
 """Evaluate a trained generator on a data set: ``python -m v2v.evaluate``.
 
 Every test video is translated frame by frame with the generator's streaming ``step`` (as
-``v2v.translate`` does, the recurrent state running through the whole video) and scored:
+``v2v.translate`` does, the recurrent state running through the whole video) and scored by
+:func:`v2v.inference.score_video`, the code and metric names of a run's validation
+(``metrics.json``):
 
-- segmentation: J and F (per-frame, then the DAVIS mean, recall and decay per sequence) and T
-  (outputs thresholded at 0, the middle of [-1, 1]);
-- colorization and super-resolution: PSNR on [0, 1] RGB, per frame then per video;
-- every task: the warping error of the output (and, for reference, of the target) from the data
-  set's flows of the input video, and tOF of the output against the target.
+- segmentation: ``J`` and ``F`` (per-frame, then the DAVIS mean, ``*_recall`` and ``*_decay`` per
+  sequence) and ``T`` (outputs thresholded at 0, the middle of [-1, 1]);
+- colorization and super-resolution: ``psnr`` on [0, 1] RGB, per frame then per video, and
+  ``psnr_input``, the input itself taken as the answer;
+- every task: ``l1``, the warping error of the output (and, for reference, of the target) from the
+  data set's flows of the input video, and ``tOF`` of the output against the target.
 
 Data-set means are means over sequences (NaN values skipped). Results go to ``eval.json`` and
-``eval.md`` (a markdown table) in the output folder, written atomically. Conventions:
-``docs/metrics.md``.
+``eval.md`` (a markdown table) in the output folder, written atomically; by default
+``<run>/eval-<data>-<split>``, so evaluations of two splits sit side by side. T, the slowest
+metric, can be computed by a pool of worker processes (``--workers``; identical values).
+Conventions: ``docs/metrics.md``.
 
 Example::
 
@@ -24,18 +29,21 @@ import argparse
 import dataclasses
 import json
 import math
+import multiprocessing
 import sys
-from dataclasses import dataclass, field
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from v2v import metrics
+from v2v.data import DEFAULT_EVALUATION_SPLIT, T_PROTOCOLS, get_task
 from v2v.fileio import atomic_write_text
+from v2v.inference import DEFAULT_TOF_FLOW, ScoringOptions, make_tof_flow, mean_scores, score_video, translate_video
 
-__all__ = ["EvaluateConfig", "evaluate", "score_video", "format_markdown", "main"]
+__all__ = ["EvaluateConfig", "evaluate", "format_markdown", "main"]
 
 
 @dataclass
@@ -44,11 +52,14 @@ class EvaluateConfig:
 
     Attributes:
         checkpoint: run directory (its newest checkpoint) or checkpoint file.
-        output_dir: where ``eval.json`` and ``eval.md`` go; None: ``<run>/eval`` for a run directory,
-            ``<checkpoint stem>-eval`` beside a checkpoint file.
+        output_dir: where ``eval.json`` and ``eval.md`` go; None: ``<run>/eval-<data>-<split>`` for a
+            run directory, ``<checkpoint stem>-eval-<data>-<split>`` beside a checkpoint file
+            (``<data>`` the source evaluated: ``synthetic`` or ``davis``).
         data: ``"run"`` (the run's own data configuration), ``"synthetic"`` or ``"davis"``.
         davis_root: DAVIS 2017 folder (``data="davis"``).
-        split: data split (synthetic ``val``/``test``; DAVIS an ``ImageSets/2017`` list such as ``val``).
+        split: data split (synthetic ``val``/``test``; DAVIS an ``ImageSets/2017`` list such as
+            ``val``); None: what the data set evaluates on (``v2v.data.DEFAULT_EVALUATION_SPLIT``:
+            ``test`` for synthetic data, ``val`` for DAVIS, whose test annotations are not public).
         frame_size: ``(H, W)`` override of the frame size (None keeps the run's).
         max_videos: evaluate only the first N videos (None: all).
         max_frames: truncate every video to N frames (None: whole videos).
@@ -58,6 +69,7 @@ class EvaluateConfig:
         exact_ties: break exact ties of T's alignment as the official code (slow).
         tof_flow: flow estimator of tOF (a ``v2v.flow`` provider name), or ``"none"`` to skip tOF.
         psnr_crop_border: pixels cropped from each side before PSNR (super-resolution only).
+        workers: processes that compute T (0: in this process); the values are identical.
         progress: show a progress bar.
     """
 
@@ -65,15 +77,16 @@ class EvaluateConfig:
     output_dir: str | None = None
     data: str = "run"
     davis_root: str | None = None
-    split: str = "test"
+    split: str | None = None
     frame_size: tuple[int, int] | None = None
     max_videos: int | None = None
     max_frames: int | None = None
     device: str = "auto"
     t_protocol: str = "consecutive"
     exact_ties: bool = False
-    tof_flow: str = "dis"
+    tof_flow: str = DEFAULT_TOF_FLOW
     psnr_crop_border: int = 0
+    workers: int = 0
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -81,14 +94,20 @@ class EvaluateConfig:
             raise ValueError(f"data must be 'run', 'synthetic' or 'davis', got {self.data!r}")
         if self.data == "davis" and not self.davis_root:
             raise ValueError("data='davis' needs davis_root (the DAVIS 2017 folder)")
-        if self.t_protocol not in ("consecutive", "davis"):
-            raise ValueError(f"t_protocol must be 'consecutive' or 'davis', got {self.t_protocol!r}")
-        for name in ("max_videos", "max_frames"):
-            value = getattr(self, name)
+        if self.t_protocol not in T_PROTOCOLS:
+            raise ValueError(f"t_protocol must be one of {T_PROTOCOLS}, got {self.t_protocol!r}")
+        for name, value in (("max_videos", self.max_videos), ("max_frames", self.max_frames)):
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1 or None, got {value}")
         if self.psnr_crop_border < 0:
             raise ValueError(f"psnr_crop_border must be >= 0, got {self.psnr_crop_border}")
+        if self.workers < 0:
+            raise ValueError(f"workers must be >= 0, got {self.workers}")
+
+    @property
+    def scoring(self) -> ScoringOptions:
+        """The scoring options of this evaluation."""
+        return ScoringOptions(t_protocol=self.t_protocol, exact_ties=self.exact_ties, psnr_crop_border=self.psnr_crop_border)
 
 
 def _nan_to_none(value: Any) -> Any:
@@ -99,72 +118,6 @@ def _nan_to_none(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_nan_to_none(item) for item in value]
     return value
-
-
-def score_video(
-    task: str,
-    output: torch.Tensor,
-    target: torch.Tensor,
-    flow_fwd: torch.Tensor,
-    flow_bwd: torch.Tensor,
-    *,
-    t_protocol: str = "consecutive",
-    exact_ties: bool = False,
-    tof_flow: Any = "dis",
-    psnr_crop_border: int = 0,
-) -> dict[str, float]:
-    """All metrics of one translated video.
-
-    Args:
-        task: ``segmentation``, ``colorization`` or ``superres``.
-        output: generator output ``[T, Cout, H, W]`` in [-1, 1].
-        target: ground truth ``[T, Cout, H, W]`` in [-1, 1].
-        flow_fwd, flow_bwd: flows of the input video ``[T-1, 2, H, W]``.
-        t_protocol: see :class:`EvaluateConfig`.
-        exact_ties: see :class:`EvaluateConfig`.
-        tof_flow: a flow provider, a provider name, or None to skip tOF.
-        psnr_crop_border: see :class:`EvaluateConfig` (applied to super-resolution only).
-
-    Returns:
-        A flat dict of floats (NaN where a metric is undefined, e.g. T of empty masks).
-    """
-    scores: dict[str, float] = {}
-    if task == "segmentation":
-        predicted = (output[:, 0] > 0).numpy()
-        truth = (target[:, 0] > 0).numpy()
-        for key, values in (("J", metrics.region_similarity(predicted, truth)), ("F", metrics.contour_accuracy(predicted, truth))):
-            stats = metrics.sequence_statistics(values)
-            scores.update({f"{key}_mean": stats.mean, f"{key}_recall": stats.recall, f"{key}_decay": stats.decay})
-        if t_protocol == "davis" and len(predicted) >= 3:
-            scores["T"] = metrics.temporal_stability(predicted, first_target=truth[0], exact_ties=exact_ties)
-        elif t_protocol == "davis":
-            scores["T"] = math.nan
-        else:
-            scores["T"] = metrics.temporal_stability(predicted, exact_ties=exact_ties)
-        out_unit = (output > 0).float()
-        tgt_unit = (target > 0).float()
-    else:
-        out_unit = ((output + 1) * 0.5).clamp(0, 1)
-        tgt_unit = ((target + 1) * 0.5).clamp(0, 1)
-        crop = psnr_crop_border if task == "superres" else 0
-        scores["PSNR"] = metrics.psnr(out_unit, tgt_unit, crop_border=crop)
-    scores["warping_error"] = metrics.warping_error(((output + 1) * 0.5).clamp(0, 1), flow_fwd, flow_bwd)
-    scores["warping_error_target"] = metrics.warping_error(((target + 1) * 0.5).clamp(0, 1), flow_fwd, flow_bwd)
-    if tof_flow is not None:
-        if isinstance(tof_flow, str):
-            from v2v.flow import make_flow_provider
-
-            tof_flow = make_flow_provider(tof_flow)
-        scores["tOF"] = metrics.tof(out_unit, tgt_unit, flow=tof_flow)
-    return scores
-
-
-def _columns(task: str) -> list[str]:
-    if task == "segmentation":
-        main = ["J_mean", "J_recall", "J_decay", "F_mean", "F_recall", "F_decay", "T"]
-    else:
-        main = ["PSNR"]
-    return main + ["warping_error", "warping_error_target", "tOF"]
 
 
 def _format(value: Any) -> str:
@@ -183,14 +136,14 @@ def _format(value: Any) -> str:
 
 def format_markdown(report: dict[str, Any]) -> str:
     """The report as a markdown table: one row per sequence and a mean row."""
-    columns = [c for c in _columns(report["task"]) if any(c in row for row in report["per_sequence"])]
+    columns = [c for c in get_task(report["task"]).metrics if any(c in row for row in report["per_sequence"])]
     header = ["sequence", "frames", *columns]
     lines = [
         f"# Evaluation of {report['checkpoint']} (step {report['step']})",
         "",
         f"Task `{report['task']}`, setting `{report['setting']}`, data `{report['dataset']['source']}` "
         f"split `{report['dataset']['split']}`, {len(report['per_sequence'])} videos. "
-        "J, F, PSNR: higher is better; T, warping error, tOF: lower is better. See docs/metrics.md.",
+        "J, F, psnr: higher is better; T, l1, warping error, tOF: lower is better. See docs/metrics.md.",
         "",
         "| " + " | ".join(header) + " |",
         "| " + " | ".join(["---"] + ["---:"] * (len(header) - 1)) + " |",
@@ -202,9 +155,10 @@ def format_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _default_output_dir(checkpoint: str) -> Path:
+def _default_output_dir(checkpoint: str, source: str, split: str) -> Path:
     path = Path(checkpoint)
-    return path / "eval" if path.is_dir() else path.with_name(f"{path.stem}-eval")
+    name = f"eval-{source}-{split}"
+    return path / name if path.is_dir() else path.with_name(f"{path.stem}-{name}")
 
 
 def _dataset(config: EvaluateConfig, run_config) -> tuple[Any, dict[str, Any]]:
@@ -219,8 +173,9 @@ def _dataset(config: EvaluateConfig, run_config) -> tuple[Any, dict[str, Any]]:
         data = dataclasses.replace(data, frame_size=tuple(config.frame_size))
     if data.source == "davis" and not Path(data.root).is_dir():
         raise FileNotFoundError(f"DAVIS folder {data.root} does not exist")
-    dataset = build_dataset(data, config.split, run_config.task)
-    described = {"source": data.source, "split": config.split, "frame_size": data.frame_size}
+    split = DEFAULT_EVALUATION_SPLIT[data.source] if config.split is None else config.split
+    dataset = build_dataset(data, split, run_config.task)
+    described = {"source": data.source, "split": split, "frame_size": data.frame_size}
     if data.source == "davis":
         described["root"] = data.root
     return dataset, described
@@ -235,45 +190,36 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     """
     from tqdm import tqdm
 
-    from v2v.models import find_checkpoint, load_generator, read_checkpoint
-    from v2v.translate import resolve_device, stream_translate
+    from v2v.inference import resolve_device
+    from v2v.models import read_generator
 
     device = resolve_device(config.device)
-    checkpoint_file = find_checkpoint(config.checkpoint)
-    generator, run_config = load_generator(checkpoint_file, map_location=device)
-    step = int(read_checkpoint(checkpoint_file).get("step", -1))
+    loaded = read_generator(config.checkpoint, map_location=device)  # a checkpoint or a generator export
+    generator, run_config, step, checkpoint_file = loaded.generator, loaded.config, loaded.step, loaded.path
     dataset, described = _dataset(config, run_config)
     count = len(dataset) if config.max_videos is None else min(len(dataset), config.max_videos)
     if count == 0:
-        raise ValueError(f"the {described['source']} split {config.split!r} has no videos")
-    output_dir = Path(config.output_dir) if config.output_dir else _default_output_dir(config.checkpoint)
+        raise ValueError(f"the {described['source']} split {described['split']!r} has no videos")
+    output_dir = (Path(config.output_dir) if config.output_dir
+                  else _default_output_dir(config.checkpoint, described["source"], described["split"]))
     output_dir.mkdir(parents=True, exist_ok=True)
-    tof_flow = None
-    if config.tof_flow != "none":
-        from v2v.flow import make_flow_provider
-
-        tof_flow = make_flow_provider(config.tof_flow)
+    task = get_task(run_config.task)
+    tof_flow = make_tof_flow(config.tof_flow)
 
     rows = []
-    for index in tqdm(range(count), desc=f"evaluate ({run_config.task})", unit="video", disable=not config.progress, file=sys.stderr):
-        item = dataset[index]
-        frames = item["input"].shape[0] if config.max_frames is None else min(item["input"].shape[0], config.max_frames)
-        inputs, target = item["input"][:frames], item["target"][:frames]
-        flow_fwd, flow_bwd = item["flow_fwd"][: frames - 1], item["flow_bwd"][: frames - 1]
-        output = torch.stack(list(stream_translate(generator, inputs, device)))
-        scores = score_video(
-            run_config.task, output, target, flow_fwd, flow_bwd,
-            t_protocol=config.t_protocol, exact_ties=config.exact_ties, tof_flow=tof_flow,
-            psnr_crop_border=config.psnr_crop_border,
-        )
-        rows.append({"name": str(item.get("sequence", item.get("name", index))), "frames": int(frames), **scores})
+    with _t_pool(config.workers) as pool:
+        videos = tqdm(range(count), desc=f"evaluate ({task.name})", unit="video", disable=not config.progress, file=sys.stderr)
+        for index in videos:
+            item = dataset[index]
+            frames = item["input"].shape[0] if config.max_frames is None else min(item["input"].shape[0], config.max_frames)
+            inputs, target = item["input"][:frames], item["target"][:frames]
+            flow_fwd, flow_bwd = item["flow_fwd"][: frames - 1], item["flow_bwd"][: frames - 1]
+            output = translate_video(generator, inputs, device)
+            scores = score_video(task, output, target, inputs, flow_fwd, flow_bwd,
+                                 options=config.scoring, tof_flow=tof_flow, executor=pool)
+            rows.append({"name": str(item.get("sequence", item.get("name", index))), "frames": int(frames), **scores})
 
-    mean: dict[str, Any] = {"frames": float(np.mean([row["frames"] for row in rows]))}
-    for key in _columns(run_config.task):
-        values = np.array([row[key] for row in rows if key in row], dtype=np.float64)
-        finite = values[~np.isnan(values)]
-        if values.size:
-            mean[key] = float(finite.mean()) if finite.size else math.nan
+    mean: dict[str, Any] = {"frames": float(np.mean([row["frames"] for row in rows])), **mean_scores(rows, task.metrics)}
     report = {
         "checkpoint": str(checkpoint_file),
         "step": step,
@@ -283,6 +229,7 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
         "options": {
             "max_videos": config.max_videos, "max_frames": config.max_frames, "t_protocol": config.t_protocol,
             "exact_ties": config.exact_ties, "tof_flow": config.tof_flow, "psnr_crop_border": config.psnr_crop_border,
+            "workers": config.workers,
         },
         "per_sequence": rows,
         "mean": mean,
@@ -293,19 +240,29 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     return report
 
 
+def _t_pool(workers: int) -> Executor | nullcontext:
+    """A pool of ``workers`` processes for T (spawned: the parent's threads are not forked), or
+    none for 0."""
+    if workers == 0:
+        return nullcontext(None)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m v2v.evaluate",
         description="Translate every test video of a data set with a trained generator and report per-sequence "
-        "and mean metrics (segmentation: J, F, T; colorization and super-resolution: PSNR; all: warping error, tOF) "
+        "and mean metrics (segmentation: J, F, T; colorization and super-resolution: psnr; all: l1, warping error, tOF) "
         "in eval.json and eval.md.",
     )
     parser.add_argument("--checkpoint", required=True, help="run directory (newest checkpoint) or checkpoint .pt file")
-    parser.add_argument("--output-dir", default=None, help="folder for eval.json and eval.md (default: <run>/eval)")
+    parser.add_argument("--output-dir", default=None,
+                        help="folder for eval.json and eval.md (default: <run>/eval-<data>-<split>)")
     parser.add_argument("--data", choices=("run", "synthetic", "davis"), default="run",
                         help="data set: the run's own (default), the bundled synthetic set, or a DAVIS folder")
     parser.add_argument("--davis-root", default=None, help="DAVIS 2017 folder (with --data davis)")
-    parser.add_argument("--split", default="test", help="split to evaluate (synthetic: val or test; DAVIS: e.g. val)")
+    parser.add_argument("--split", default=None,
+                        help="split to evaluate (synthetic: val or test, default test; DAVIS: e.g. val, the default)")
     parser.add_argument("--frame-size", type=int, nargs=2, metavar=("H", "W"), default=None, help="override the frame size")
     parser.add_argument("--max-videos", type=int, default=None, help="evaluate only the first N videos")
     parser.add_argument("--max-frames", type=int, default=None, help="truncate every video to N frames")
@@ -314,8 +271,11 @@ def _parser() -> argparse.ArgumentParser:
                         help="T over consecutive predicted masks (default) or the DAVIS protocol (first pair against "
                         "the ground truth of frame 0, last frame unused)")
     parser.add_argument("--exact-ties", action="store_true", help="break T's alignment ties exactly as the official code (slow)")
-    parser.add_argument("--tof-flow", default="dis", help="flow provider of tOF (dis, tvl1, raft) or 'none' to skip tOF")
+    parser.add_argument("--tof-flow", default=DEFAULT_TOF_FLOW,
+                        help=f"flow provider of tOF (dis, tvl1, raft; default {DEFAULT_TOF_FLOW}) or 'none' to skip tOF")
     parser.add_argument("--psnr-crop-border", type=int, default=0, help="pixels cropped from each side before PSNR (superres)")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="processes that compute T, the slowest metric (default 0: none; same values)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -329,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
             split=args.split, frame_size=tuple(args.frame_size) if args.frame_size else None,
             max_videos=args.max_videos, max_frames=args.max_frames, device=args.device, t_protocol=args.t_protocol,
             exact_ties=args.exact_ties, tof_flow=args.tof_flow, psnr_crop_border=args.psnr_crop_border,
-            progress=not args.quiet,
+            workers=args.workers, progress=not args.quiet,
         )
         report = evaluate(config)
     except (FileNotFoundError, ValueError) as error:

@@ -1,10 +1,12 @@
 """Translate a video file or a folder of frames with a trained generator: ``python -m v2v.translate``.
 
-The video is streamed: each frame is read, converted to the task's input (RGB for segmentation,
-luma for colorization, bicubic /2 then x2 for super-resolution; ``v2v.data.task_input``),
-translated by ``generator.step`` with the recurrent state of the previous frame, and written
-before the next one is read, so any length and any resolution run in constant memory. A detected
-scene cut (:mod:`v2v.scene_cuts`) resets the state, so one shot does not smear into the next.
+The video is streamed: each frame is read, converted to the input of the task the checkpoint's
+config names (RGB for segmentation, luma for colorization, bicubic /2 then x2 for
+super-resolution; :meth:`v2v.data.Task.input`), translated by ``generator.step`` with the
+recurrent state of the previous frame (:class:`v2v.inference.StreamingTranslator`), shown as the
+task shows outputs (:meth:`v2v.data.Task.display`) and written before the next one is read, so any
+length and any resolution run in constant memory. A detected scene cut (:mod:`v2v.scene_cuts`)
+resets the state, so one shot does not smear into the next.
 
 The output keeps the input's frame rate and, for video files, its audio (carried across by
 ``v2v.data.video_io.VideoWriter``). It is written under a temporary name and renamed into place
@@ -21,13 +23,16 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-__all__ = ["TranslateConfig", "TranslateResult", "translate", "stream_translate", "output_to_frame", "main"]
+from v2v.scene_cuts import DEFAULT_THRESHOLD
+
+__all__ = ["TranslateConfig", "TranslateResult", "translate", "main"]
 
 
 @dataclass
@@ -53,7 +58,7 @@ class TranslateConfig:
     input: str
     output: str
     side_by_side: bool = False
-    scene_cut_threshold: float | None = 0.12
+    scene_cut_threshold: float | None = DEFAULT_THRESHOLD
     fps: float | None = None
     device: str = "auto"
     max_frames: int | None = None
@@ -74,52 +79,6 @@ class TranslateResult:
     audio: bool = False
 
 
-def resolve_device(option: str) -> torch.device:
-    """``"auto"`` -> CUDA when available else CPU; ``"cpu"``/``"cuda"`` as given (CUDA must exist)."""
-    if option == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if option not in ("cpu", "cuda") and not option.startswith("cuda:"):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {option!r}")
-    if option.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {option!r} requested but CUDA is not available")
-    return torch.device(option)
-
-
-def output_to_frame(output: torch.Tensor) -> torch.Tensor:
-    """A generator output ``[Cout, H, W]`` in [-1, 1] as a displayable ``[C, H, W]`` frame in [0, 1].
-
-    RGB outputs are rescaled; a one-channel segmentation output becomes its binary mask
-    (foreground where the output is above 0, the middle of [-1, 1]).
-    """
-    if output.shape[0] == 1:
-        return (output > 0).float()
-    return ((output + 1) * 0.5).clamp(0, 1)
-
-
-@torch.no_grad()
-def stream_translate(generator: torch.nn.Module, inputs, device: torch.device, resets=None, autocast=None):
-    """Translate model inputs one frame at a time, carrying the recurrent state.
-
-    Args:
-        generator: a generator with ``step(frame [1, Cin, H, W], state) -> (output, state)``.
-        inputs: iterable of ``[Cin, H, W]`` tensors in [-1, 1].
-        device: where the generator runs.
-        resets: optional iterable of booleans, one per frame: True starts a new shot (state reset).
-        autocast: dtype for ``torch.autocast`` around the generator (e.g. ``torch.bfloat16``), or None.
-
-    Yields:
-        ``[Cout, H, W]`` float32 CPU outputs in [-1, 1].
-    """
-    state = None
-    reset_flags = iter(resets) if resets is not None else None
-    for frame in inputs:
-        if reset_flags is not None and next(reset_flags):
-            state = None
-        with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
-            output, state = generator.step(frame.unsqueeze(0).to(device), state)
-        yield output.squeeze(0).float().cpu()
-
-
 def _check_paths(config: TranslateConfig) -> tuple[Path, Path]:
     source = Path(config.input)
     destination = Path(config.output)
@@ -136,6 +95,19 @@ def _check_paths(config: TranslateConfig) -> tuple[Path, Path]:
     return source, destination
 
 
+def _frames(reader, max_frames: int | None) -> Iterator[np.ndarray]:
+    """The reader's uint8 ``[H, W, 3]`` frames, the first ``max_frames`` of them (None: all)."""
+    for index, image in enumerate(reader):
+        if max_frames is not None and index >= max_frames:
+            return
+        yield image
+
+
+def _as_rgb(frame: torch.Tensor) -> torch.Tensor:
+    """A ``[1 or 3, H, W]`` frame as ``[3, H, W]`` (gray repeated)."""
+    return frame.expand(3, -1, -1) if frame.shape[0] == 1 else frame
+
+
 def translate(config: TranslateConfig) -> TranslateResult:
     """Translate ``config.input`` into ``config.output`` (see the module docstring).
 
@@ -146,15 +118,16 @@ def translate(config: TranslateConfig) -> TranslateResult:
     """
     from tqdm import tqdm
 
-    from v2v.data import task_input, to_unit_range
+    from v2v.data import get_task, to_unit_range
     from v2v.data.video_io import VIDEO_EXTENSIONS, VideoWriter, open_video_reader
+    from v2v.inference import StreamingTranslator, resolve_device
     from v2v.models import load_generator
     from v2v.scene_cuts import SceneCutDetector
 
     source, destination = _check_paths(config)
     device = resolve_device(config.device)
     generator, run_config = load_generator(config.checkpoint, map_location=device)
-    task = run_config.task
+    task = get_task(run_config.task)
     is_video_file = source.is_file()
     reader = open_video_reader(source, fps=None if is_video_file else config.fps)
     if is_video_file and config.fps is not None:
@@ -166,38 +139,20 @@ def translate(config: TranslateConfig) -> TranslateResult:
     total = reader.num_frames if hasattr(reader, "num_frames") else None
     if total is not None and config.max_frames is not None:
         total = min(total, config.max_frames)
-
-    raw_frames: list[np.ndarray] = []  # holds at most the current frame (for cut detection and side-by-side)
-
-    def model_inputs():
-        for index, image in enumerate(reader):
-            if config.max_frames is not None and index >= config.max_frames:
-                return
-            raw_frames.clear()
-            raw_frames.append(image)
-            rgb = torch.tensor(image).permute(2, 0, 1).float() / 255.0
-            yield task_input(rgb, task)
-
-    def reset_flags():
-        while True:
-            yield detector.update(raw_frames[0]) if detector is not None else False
+    autocast = torch.bfloat16 if config.precision == "bf16" else None
+    translator = StreamingTranslator(generator, device, autocast)
 
     started = time.perf_counter()
     written = 0
-    bar = tqdm(total=total, unit="frame", desc=f"translate ({task})", disable=not config.progress, file=sys.stderr)
+    bar = tqdm(total=total, unit="frame", desc=f"translate ({task.name})", disable=not config.progress, file=sys.stderr)
     with VideoWriter(destination, fps=reader.fps, audio_from=audio_from, overwrite=config.overwrite) as writer:
-        inputs = model_inputs()
-        feed = _Tee(inputs)
-        autocast = torch.bfloat16 if config.precision == "bf16" else None
-        for output in stream_translate(generator, feed, device, reset_flags(), autocast=autocast):
-            frame = output_to_frame(output)
+        # One frame at a time, in order: read, detect a cut, translate, write.
+        for image in _frames(reader, config.max_frames):
+            new_shot = detector.update(image) if detector is not None else False
+            model_input = task.input(torch.from_numpy(image).permute(2, 0, 1))
+            frame = task.display(translator.step(model_input, new_shot))
             if config.side_by_side:
-                seen = to_unit_range(feed.last).clamp(0, 1)
-                if seen.shape[0] == 1:
-                    seen = seen.expand(3, -1, -1)
-                if frame.shape[0] == 1:
-                    frame = frame.expand(3, -1, -1)
-                frame = torch.cat([seen, frame], dim=2)
+                frame = torch.cat([_as_rgb(to_unit_range(model_input).clamp(0, 1)), _as_rgb(frame)], dim=2)
             writer.write(frame)
             written += 1
             bar.update(1)
@@ -206,21 +161,6 @@ def translate(config: TranslateConfig) -> TranslateResult:
     bar.close()
     elapsed = time.perf_counter() - started
     return TranslateResult(destination, written, reader.fps, list(detector.cuts) if detector else [], elapsed, audio_from is not None)
-
-
-class _Tee:
-    """Iterator wrapper remembering the last item it yielded (the model input of the current frame)."""
-
-    def __init__(self, iterable) -> None:
-        self._iterator = iter(iterable)
-        self.last = None
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        self.last = next(self._iterator)
-        return self.last
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -234,9 +174,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--input", required=True, help="input video file (.mp4, .mov, .mkv, ...) or folder of PNG/JPEG frames")
     parser.add_argument("--output", required=True, help="output .mp4 (or other video extension) or a folder for PNG frames")
     parser.add_argument("--side-by-side", action="store_true", help="write 'model input | output' side by side")
-    parser.add_argument("--scene-cut-threshold", type=float, default=0.12,
+    parser.add_argument("--scene-cut-threshold", type=float, default=DEFAULT_THRESHOLD,
                         help="mean absolute luma-thumbnail difference in [0, 1] above which a frame starts a new shot "
-                        "and the recurrent state is reset (default 0.12; see v2v/scene_cuts.py)")
+                        f"and the recurrent state is reset (default {DEFAULT_THRESHOLD}; see v2v/scene_cuts.py)")
     parser.add_argument("--no-scene-cuts", action="store_true", help="never reset the recurrent state")
     parser.add_argument("--fps", type=float, default=None, help="frame rate of a frame-folder input (default 25)")
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from v2v import metrics
-from v2v.data import build_dataset
+from v2v.data import build_dataset, get_task
 from v2v.data.davis import write_davis_layout
-from v2v.evaluate import EvaluateConfig, evaluate, main, score_video
+from v2v.evaluate import EvaluateConfig, evaluate, main
 from v2v.models import load_generator
 
 from _run_fixtures import make_run
@@ -40,16 +40,17 @@ def test_segmentation_report_matches_the_metrics(tmp_path, segmentation_run):
     assert len(rows) == 2 and all(row["frames"] == 5 for row in rows)
     for (item, output), row in zip(*[_outputs(segmentation_run)[0], rows]):
         predicted, truth = (output[:, 0] > 0).numpy(), (item["target"][:, 0] > 0).numpy()
-        assert row["J_mean"] == pytest.approx(np.mean(metrics.region_similarity(predicted, truth)), abs=1e-6)
-        assert row["F_mean"] == pytest.approx(np.mean(metrics.contour_accuracy(predicted, truth)), abs=1e-6)
+        assert row["J"] == pytest.approx(np.mean(metrics.region_similarity(predicted, truth)), abs=1e-6)
+        assert row["F"] == pytest.approx(np.mean(metrics.contour_accuracy(predicted, truth)), abs=1e-6)
         expected_t = metrics.temporal_stability(predicted)
         assert (math.isnan(row["T"]) and math.isnan(expected_t)) or row["T"] == pytest.approx(expected_t, abs=1e-6)
         assert row["warping_error"] == pytest.approx(
             metrics.warping_error((output + 1) / 2, item["flow_fwd"], item["flow_bwd"]), rel=1e-4, abs=1e-7)
         assert row["tOF"] >= 0
-    assert report["mean"]["J_mean"] == pytest.approx(np.mean([row["J_mean"] for row in rows]))
+    assert report["mean"]["J"] == pytest.approx(np.mean([row["J"] for row in rows]))
+    assert set(rows[0]) == {"name", "frames", *get_task("segmentation").metrics}  # the keys of metrics.json
     table = (tmp_path / "eval" / "eval.md").read_text()
-    assert "| sequence | frames | J_mean" in table and "**mean**" in table
+    assert "| sequence | frames | J | J_recall | J_decay | F |" in table and "**mean**" in table
     assert table.count("\n| synthetic") == 2
 
 
@@ -57,21 +58,13 @@ def test_colorization_reports_psnr(tmp_path):
     run = make_run(tmp_path / "color", "colorization")
     report = evaluate(EvaluateConfig(str(run), progress=False, max_videos=1, max_frames=3, tof_flow="none"))
     (row,) = report["per_sequence"]
-    assert row["frames"] == 3 and "PSNR" in row and "tOF" not in row and "J_mean" not in row
+    assert row["frames"] == 3 and "psnr" in row and "psnr_input" in row and "tOF" not in row and "J" not in row
     (item, output), = _outputs(run)[0][:1]
-    assert row["PSNR"] == pytest.approx(metrics.psnr((output[:3] + 1) / 2, (item["target"][:3] + 1) / 2), abs=1e-5)
-    assert (run / "eval" / "eval.json").is_file()  # default output folder
-
-
-def test_superres_crop_border_changes_psnr():
-    output = torch.rand(3, 3, 16, 16) * 2 - 1
-    target = output.clone()
-    target[:, :, 0, :] = -1.0  # differences on the first row only
-    flows = torch.zeros(2, 2, 16, 16)
-    whole = score_video("superres", output, target, flows, flows, tof_flow=None)
-    cropped = score_video("superres", output, target, flows, flows, tof_flow=None, psnr_crop_border=1)
-    assert math.isfinite(whole["PSNR"]) and cropped["PSNR"] == math.inf
-    assert score_video("colorization", output, target, flows, flows, tof_flow=None, psnr_crop_border=1)["PSNR"] == whole["PSNR"]
+    assert row["psnr"] == pytest.approx(metrics.psnr((output[:3] + 1) / 2, (item["target"][:3] + 1) / 2), abs=1e-5)
+    assert report["dataset"]["split"] == "test"  # what the synthetic set evaluates on
+    assert (run / "eval-synthetic-test" / "eval.json").is_file()  # default output folder
+    evaluate(EvaluateConfig(str(run), progress=False, max_videos=1, max_frames=2, tof_flow="none", split="val"))
+    assert (run / "eval-synthetic-val" / "eval.json").is_file() and (run / "eval-synthetic-test" / "eval.json").is_file()
 
 
 def test_davis_folder_and_protocol(tmp_path, segmentation_run):
@@ -81,7 +74,7 @@ def test_davis_folder_and_protocol(tmp_path, segmentation_run):
     labels[:, :, 8:24, 10:30] = 1
     labels[:, :, 2:6, 2:6] = 2  # a second object joins the foreground
     root = write_davis_layout(tmp_path / "DAVIS", {"cows": (frames, labels)}, {"val": ["cows"]})
-    code = main(["--checkpoint", str(segmentation_run), "--data", "davis", "--davis-root", str(root), "--split", "val",
+    code = main(["--checkpoint", str(segmentation_run), "--data", "davis", "--davis-root", str(root),
                  "--frame-size", "32", "40", "--t-protocol", "davis", "--output-dir", str(tmp_path / "eval"), "--quiet",
                  "--tof-flow", "none"])
     assert code == 0
@@ -89,6 +82,7 @@ def test_davis_folder_and_protocol(tmp_path, segmentation_run):
     (row,) = report["per_sequence"]
     assert row["name"] == "cows" and row["frames"] == 4
     assert report["dataset"]["source"] == "davis" and report["options"]["t_protocol"] == "davis"
+    assert report["dataset"]["split"] == "val"  # DAVIS's default split
 
 
 def test_bad_arguments_are_clear_errors(tmp_path, capsys):
@@ -98,3 +92,17 @@ def test_bad_arguments_are_clear_errors(tmp_path, capsys):
     assert "davis_root" in capsys.readouterr().err
     with pytest.raises(ValueError, match="t_protocol"):
         EvaluateConfig("x", t_protocol="other")
+    with pytest.raises(ValueError, match="workers must be >= 0"):
+        EvaluateConfig("x", workers=-1)
+
+
+def test_t_from_a_worker_pool_is_identical(tmp_path, segmentation_run, monkeypatch):
+    from v2v.metrics import stability
+
+    monkeypatch.setattr(stability, "PAIRS_PER_TASK", 1)  # every pair its own task, so the pool is used
+    options = dict(progress=False, tof_flow="none")
+    serial = evaluate(EvaluateConfig(str(segmentation_run), output_dir=str(tmp_path / "serial"), **options))
+    pooled = evaluate(EvaluateConfig(str(segmentation_run), output_dir=str(tmp_path / "pooled"), workers=2, **options))
+    assert pooled["options"]["workers"] == 2
+    for a, b in zip(serial["per_sequence"], pooled["per_sequence"]):
+        assert a == b or all(a[k] == b[k] or (math.isnan(a[k]) and math.isnan(b[k])) for k in a if k != "name")

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from v2v.data import task_input
+from v2v.data import get_task, task_input
 from v2v.data.video_io import VideoWriter, open_video_reader, read_video
 from v2v.models import load_generator
-from v2v.translate import TranslateConfig, main, output_to_frame, translate
+from v2v.translate import TranslateConfig, main, translate
 
 from _run_fixtures import make_run
 
@@ -76,34 +76,34 @@ def _expected_outputs(run: Path, frames: list[np.ndarray], shots: list[tuple[int
         for start, stop in shots:
             clip = task_input(rgb[start:stop], config.task)
             for output in generator(clip.unsqueeze(0))[0]:
-                expected.append((output_to_frame(output).permute(1, 2, 0).numpy() * 255).round())
+                expected.append((get_task(config.task).display(output).permute(1, 2, 0).numpy() * 255).round())
     return expected
 
 
 def test_frame_folder_matches_the_generator_on_whole_shots(tmp_path, colorization_run):
-    frames = _shot(1, 4) + _shot(7, 4)
+    frames = _shot(1, 15) + _shot(7, 4)  # the first shot lasts the minimum shot length (15 frames)
     source = _write_folder(tmp_path / "frames", frames)
     result = translate(TranslateConfig(str(colorization_run), str(source), str(tmp_path / "out"), progress=False))
-    assert result.frames == 8 and result.cuts == [4]
+    assert result.frames == 19 and result.cuts == [15]
     written, _ = read_video(tmp_path / "out")
     written = (written.permute(0, 2, 3, 1).numpy() * 255).round()
-    expected = _expected_outputs(colorization_run, frames, [(0, 4), (4, 8)])
+    expected = _expected_outputs(colorization_run, frames, [(0, 15), (15, 19)])
     for got, want in zip(written, expected):
         assert np.abs(got - want).max() <= 1  # PNG rounding only
 
 
 def test_without_scene_cuts_the_state_runs_across_the_cut(tmp_path, colorization_run):
-    frames = _shot(1, 4) + _shot(7, 4)
+    frames = _shot(1, 15) + _shot(7, 4)
     source = _write_folder(tmp_path / "frames", frames)
     result = translate(TranslateConfig(str(colorization_run), str(source), str(tmp_path / "out"),
                                        scene_cut_threshold=None, progress=False))
     assert result.cuts == []
     written, _ = read_video(tmp_path / "out")
     written = (written.permute(0, 2, 3, 1).numpy() * 255).round()
-    reset = _expected_outputs(colorization_run, frames, [(0, 4), (4, 8)])
-    continuous = _expected_outputs(colorization_run, frames, [(0, 8)])
-    assert np.abs(written[4] - continuous[4]).max() <= 1
-    assert np.abs(written[4] - reset[4]).max() > 1  # the carried state changes the frame after the cut
+    reset = _expected_outputs(colorization_run, frames, [(0, 15), (15, 19)])
+    continuous = _expected_outputs(colorization_run, frames, [(0, 19)])
+    assert np.abs(written[15] - continuous[15]).max() <= 1
+    assert np.abs(written[15] - reset[15]).max() > 1  # the carried state changes the frame after the cut
 
 
 def test_video_file_keeps_frame_rate_and_audio_side_by_side(tmp_path, colorization_run):

@@ -3,8 +3,9 @@
 Entry points:
 
 - :func:`synthetic_clip` one synthetic clip with exact flows, masks and occlusion;
-- :data:`TASKS`, :func:`make_task_pair`, :func:`task_input`, :func:`task_channels`,
-  :func:`to_unit_range` the three translation tasks;
+- :func:`get_task` and :data:`TASK_REGISTRY` the three translation tasks (:class:`Task`: channels,
+  transforms, display, metrics and scoring), with :data:`TASKS`, :func:`make_task_pair`,
+  :func:`task_input`, :func:`task_channels` and :func:`to_unit_range`;
 - :class:`DataConfig` and :func:`build_dataset` the data sets a run trains and evaluates on;
 - :mod:`v2v.data.video_io` streaming video-file and frame-folder IO.
 
@@ -14,12 +15,18 @@ See ``docs/data.md``.
 from . import video_io
 from .augment import FLOW_KEYS, CropFlip, apply_crop_flip, random_crop_flip, sample_crop_flip
 from .config import DATA_SOURCES, SYNTHETIC_SPLITS, DataConfig
-from .datasets import DavisVideoDataset, SyntheticVideoDataset, build_dataset, precompute_flows
+from .datasets import DEFAULT_EVALUATION_SPLIT, DavisVideoDataset, SyntheticVideoDataset, build_dataset, precompute_flows
 from .davis import DavisSequence, read_annotation, scan_davis, write_davis_layout
 from .synthetic import GRAY_TEXTURE_NAMES, PHOTO_NAMES, SyntheticConfig, synthetic_clip
 from .tasks import (
+    COMMON_METRICS,
+    T_PROTOCOLS,
+    TASK_REGISTRY,
     TASKS,
+    ScoringOptions,
+    Task,
     bicubic_degrade,
+    get_task,
     make_task_pair,
     rgb_to_luma,
     task_channels,
@@ -36,6 +43,12 @@ __all__ = [
     "PHOTO_NAMES",
     "GRAY_TEXTURE_NAMES",
     "TASKS",
+    "TASK_REGISTRY",
+    "Task",
+    "get_task",
+    "ScoringOptions",
+    "COMMON_METRICS",
+    "T_PROTOCOLS",
     "task_channels",
     "task_input",
     "task_target",
@@ -55,6 +68,7 @@ __all__ = [
     "SyntheticVideoDataset",
     "DavisVideoDataset",
     "build_dataset",
+    "DEFAULT_EVALUATION_SPLIT",
     "precompute_flows",
     "DavisSequence",
     "scan_davis",

@@ -33,17 +33,16 @@ from .augment import random_crop_flip
 from .config import SYNTHETIC_SPLITS, DataConfig
 from .davis import DavisSequence, read_annotation, scan_davis
 from .synthetic import SyntheticConfig, synthetic_clip
-from .tasks import TASKS, make_task_pair, task_channels, to_unit_range
+from .tasks import get_task, make_task_pair, to_unit_range
 from .video_io import read_image
 
-__all__ = ["SyntheticVideoDataset", "DavisVideoDataset", "build_dataset", "precompute_flows"]
+__all__ = ["DEFAULT_EVALUATION_SPLIT", "SyntheticVideoDataset", "DavisVideoDataset", "build_dataset", "precompute_flows"]
+
+DEFAULT_EVALUATION_SPLIT = {"synthetic": "test", "davis": "val"}
+"""The split each data source is evaluated on unless told otherwise (DAVIS 2017 publishes no test
+annotations, so its ``val`` list is the test set of the paper's experiments)."""
 
 _SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
-
-
-def _check_task(task: str) -> None:
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
 
 
 def _input_flows(
@@ -121,7 +120,7 @@ class SyntheticVideoDataset(Dataset):
     ) -> None:
         if split not in SYNTHETIC_SPLITS:
             raise ValueError(f"synthetic split must be one of {SYNTHETIC_SPLITS}, got {split!r}")
-        _check_task(task)
+        spec = get_task(task)
         if isinstance(num_sequences, bool) or not isinstance(num_sequences, int) or num_sequences < 1:
             raise ValueError(f"num_sequences must be an int >= 1, got {num_sequences!r}")
         if isinstance(num_frames, bool) or not isinstance(num_frames, int) or num_frames < 2:
@@ -138,7 +137,7 @@ class SyntheticVideoDataset(Dataset):
         self.flow_provider = flow_provider if flow_provider is not None else ExactFlowProvider()
         self.flow_cache = flow_cache
         self.materialize_dir = Path(materialize_dir) if materialize_dir is not None else None
-        self.channels = task_channels(task)
+        self.channels = spec.channels
 
     def __len__(self) -> int:
         return self.num_sequences
@@ -258,7 +257,7 @@ class DavisVideoDataset(Dataset):
         flow_provider: FlowProvider | None = None,
         flow_cache: FlowCache | None = None,
     ) -> None:
-        _check_task(task)
+        spec = get_task(task)
         if isinstance(flow_provider, ExactFlowProvider):
             raise ValueError("DAVIS folders have no exact flow: use the 'dis', 'tvl1' or 'raft' flow provider")
         if isinstance(clip_length, bool) or not isinstance(clip_length, int) or clip_length < 2:
@@ -276,7 +275,7 @@ class DavisVideoDataset(Dataset):
         self.flow_provider = flow_provider if flow_provider is not None else make_flow_provider("dis")
         self.flow_cache = flow_cache
         self.sequences: list[DavisSequence] = scan_davis(
-            self.root, split, resolution, need_annotations=(task == "segmentation")
+            self.root, split, resolution, need_annotations=spec.needs_masks
         )
         self.items: list[tuple[int, int, int]] = []  # (sequence index, start frame, length)
         for seq_index, sequence in enumerate(self.sequences):
@@ -318,7 +317,7 @@ class DavisVideoDataset(Dataset):
             frames.append(torch.from_numpy(_resize(image, self.frame_size)).permute(2, 0, 1))
         video = torch.stack(frames).float() / 255.0
         masks = None
-        if self.task == "segmentation":
+        if get_task(self.task).needs_masks:
             stack = []
             for path in sequence.annotation_files[start : start + length]:
                 mask = read_annotation(path).astype(np.uint8)
@@ -352,7 +351,7 @@ def build_dataset(config: DataConfig, split: str, task: str) -> SyntheticVideoDa
     """
     if not isinstance(config, DataConfig):
         raise TypeError(f"config must be a DataConfig, got {type(config).__name__}")
-    _check_task(task)
+    get_task(task)  # an unknown task fails before any data is touched
     training = split == "train"
     has_exact = config.source == "synthetic"
     provider = config.flow.build_provider(has_exact_flow=has_exact)

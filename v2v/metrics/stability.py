@@ -42,6 +42,7 @@ are those of the official code (see ``tests/v2v/metrics/test_stability.py`` for 
 from __future__ import annotations
 
 import math
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +53,7 @@ from ._arrays import as_masks
 __all__ = [
     "temporal_stability",
     "temporal_stability_pairs",
+    "PAIRS_PER_TASK",
     "pair_stability",
     "mask_contours",
     "longest_contour",
@@ -649,7 +651,21 @@ def pair_stability(previous: Any, current: Any, exact_ties: bool = False) -> flo
     return _pair_cost(describe_mask(prev_mask), describe_mask(cur_mask), exact_ties)
 
 
-def temporal_stability_pairs(masks: Any, first_target: Any = None, exact_ties: bool = False) -> np.ndarray:
+def _consecutive_costs(sequence: list[np.ndarray], exact_ties: bool) -> np.ndarray:
+    """Instabilities of the consecutive pairs of ``sequence`` (each mask described once)."""
+    descriptors = [describe_mask(mask) for mask in sequence]
+    return np.array(
+        [_pair_cost(a, b, exact_ties) for a, b in zip(descriptors[:-1], descriptors[1:])], dtype=np.float64
+    )
+
+
+#: pairs of one task handed to an executor (a chunk's last mask is described again by the next chunk)
+PAIRS_PER_TASK = 8
+
+
+def temporal_stability_pairs(
+    masks: Any, first_target: Any = None, exact_ties: bool = False, executor: Executor | None = None
+) -> np.ndarray:
     """Per-pair instabilities of a video of masks (unscaled; NaN where a mask has no contour).
 
     Args:
@@ -659,6 +675,9 @@ def temporal_stability_pairs(masks: Any, first_target: Any = None, exact_ties: b
             predictions of the first and the last frames are not used. Without it, every consecutive
             pair of ``masks`` is scored.
         exact_ties: resolve equally cheap alignments as the official code (slow; see :func:`match_contours`).
+        executor: optional pool (e.g. a ``concurrent.futures.ProcessPoolExecutor``) that computes
+            runs of :data:`PAIRS_PER_TASK` pairs in parallel; every pair is computed by the same
+            code as without it, so the values are identical.
 
     Returns:
         float64 ``[T-1]`` (``[T-2]`` with ``first_target``); empty for a one-frame video.
@@ -673,14 +692,19 @@ def temporal_stability_pairs(masks: Any, first_target: Any = None, exact_ties: b
         if len(video) < 3:
             raise ValueError(f"the DAVIS protocol needs at least 3 frames, got {len(video)}")
         sequence = [target] + list(video[1:-1])
-    descriptors = [describe_mask(mask) for mask in sequence]  # each mask is described once
-    return np.array(
-        [_pair_cost(a, b, exact_ties) for a, b in zip(descriptors[:-1], descriptors[1:])], dtype=np.float64
-    )
+    if executor is None or len(sequence) <= PAIRS_PER_TASK + 1:
+        return _consecutive_costs(sequence, exact_ties)
+    starts = range(0, len(sequence) - 1, PAIRS_PER_TASK)
+    futures = [executor.submit(_consecutive_costs, sequence[start : start + PAIRS_PER_TASK + 1], exact_ties) for start in starts]
+    return np.concatenate([future.result() for future in futures])
 
 
 def temporal_stability(
-    masks: Any, first_target: Any = None, scale: float = VIDEO_SCALE, exact_ties: bool = False
+    masks: Any,
+    first_target: Any = None,
+    scale: float = VIDEO_SCALE,
+    exact_ties: bool = False,
+    executor: Executor | None = None,
 ) -> float:
     """Temporal stability ``T`` of a video of masks (lower is more stable).
 
@@ -690,11 +714,12 @@ def temporal_stability(
             :func:`temporal_stability_pairs`).
         scale: factor applied to the mean (5, the official scale).
         exact_ties: resolve equally cheap alignments as the official code (slow; see :func:`match_contours`).
+        executor: optional pool for the pairs (see :func:`temporal_stability_pairs`; same result).
 
     Returns:
         ``scale`` x the NaN-skipping mean of the per-pair instabilities; NaN when no pair has a
         contour on both sides (including a one-frame video).
     """
-    values = temporal_stability_pairs(masks, first_target, exact_ties)
+    values = temporal_stability_pairs(masks, first_target, exact_ties, executor)
     finite = values[~np.isnan(values)]
     return float(scale * finite.mean()) if finite.size else float("nan")

@@ -118,3 +118,37 @@ def test_bad_frames_are_clear_errors():
         bicubic_degrade(torch.rand(1, 3, 1, 5))
     with pytest.raises(ValueError, match="unknown task"):
         task_input(clip(), "inpainting")
+
+
+def test_registry_holds_one_task_object_per_name():
+    from v2v.data import COMMON_METRICS, TASK_REGISTRY, Task, get_task
+
+    assert tuple(TASK_REGISTRY) == TASKS
+    for name, task in TASK_REGISTRY.items():
+        assert isinstance(task, Task) and task.name == name and get_task(name) is task and get_task(task) is task
+        assert task.channels == task_channels(name)
+        assert task.metrics[-len(COMMON_METRICS):] == COMMON_METRICS and len(set(task.metrics)) == len(task.metrics)
+    assert get_task("segmentation").needs_masks and not get_task("colorization").needs_masks
+    assert get_task("segmentation").own_metrics == ("J", "J_recall", "J_decay", "F", "F_recall", "F_decay", "T")
+    assert get_task("superres").own_metrics == ("psnr", "psnr_input")
+    with pytest.raises(ValueError, match=r"unknown task 'deblur'; expected one of \('segmentation'"):
+        get_task("deblur")
+
+
+def test_display_of_outputs():
+    from v2v.data import get_task
+
+    output = torch.tensor([-1.0, -0.2, 0.0, 1e-6, 0.5, 1.3]).view(1, 6, 1)
+    mask = get_task("segmentation").display(output)
+    assert mask.flatten().tolist() == [0, 0, 0, 1, 1, 1]  # foreground above the middle of [-1, 1]
+    rgb = get_task("colorization").display(output.expand(3, -1, -1))
+    torch.testing.assert_close(rgb[0].flatten(), to_unit_range(output).clamp(0, 1).flatten())
+
+
+def test_scoring_options_are_checked():
+    from v2v.data import ScoringOptions
+
+    with pytest.raises(ValueError, match="t_protocol must be one of"):
+        ScoringOptions(t_protocol="official")
+    with pytest.raises(ValueError, match="psnr_crop_border must be an int >= 0"):
+        ScoringOptions(psnr_crop_border=-1)

@@ -184,3 +184,29 @@ def test_bad_input():
         pair_stability(np.zeros((5, 5), bool), np.zeros((5, 6), bool))
     with pytest.raises(ValueError, match="first_target"):
         temporal_stability(np.zeros((4, 5, 5), bool), first_target=np.zeros((4, 4), bool))
+
+
+def test_a_worker_pool_gives_identical_values():
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from v2v.metrics.stability import PAIRS_PER_TASK
+
+    rng = np.random.default_rng(3)
+    masks = np.zeros((2 * PAIRS_PER_TASK + 4, 24, 28), dtype=bool)
+    for t, mask in enumerate(masks):  # a blob that moves and changes shape, with an empty frame
+        top, left = 4 + t % 5, 3 + t
+        mask[top : top + 8 + t % 3, left : left + 10] = True
+        mask |= rng.random(mask.shape) > 0.97
+    masks[5] = False
+    first_target = masks[0].copy()
+    serial = temporal_stability_pairs(masks)
+    serial_davis = temporal_stability_pairs(masks, first_target=first_target)
+    with ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pooled = temporal_stability_pairs(masks, executor=pool)
+        pooled_davis = temporal_stability_pairs(masks, first_target=first_target, executor=pool)
+        pooled_t = temporal_stability(masks, executor=pool)
+    assert serial.shape == (len(masks) - 1,) and np.isnan(serial[4]) and np.isfinite(serial[0])
+    np.testing.assert_array_equal(pooled, serial)  # bit for bit, NaN where NaN
+    np.testing.assert_array_equal(pooled_davis, serial_davis)
+    assert pooled_t == temporal_stability(masks)
