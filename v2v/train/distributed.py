@@ -14,6 +14,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from v2v import inference
 from v2v.config import ConfigError
 
 __all__ = ["Distributed", "resolve_device", "setup_distributed", "teardown_distributed", "broadcast_object", "gather_objects"]
@@ -42,21 +43,16 @@ class Distributed:
 
 
 def resolve_device(option: str, local_rank: int = 0) -> torch.device:
-    """The device for ``train.device``: ``auto`` is the local rank's GPU when CUDA is available.
+    """The device for ``train.device`` (:func:`v2v.inference.resolve_device`): ``auto`` is the
+    local rank's GPU when CUDA is available.
 
     Raises:
-        ConfigError: CUDA requested but not available.
+        ConfigError: an unknown option, or CUDA requested but not available.
     """
-    if option == "auto":
-        option = "cuda" if torch.cuda.is_available() else "cpu"
-    if option == "cpu":
-        return torch.device("cpu")
-    if not torch.cuda.is_available():
-        raise ConfigError(f"train.device: {option!r} requested, but CUDA is not available (use train.device=cpu)")
-    device = torch.device(f"cuda:{local_rank}") if option == "cuda" else torch.device(option)
-    if device.index >= torch.cuda.device_count():
-        raise ConfigError(f"train.device: {device} requested, but only {torch.cuda.device_count()} GPU(s) are visible")
-    return device
+    try:
+        return inference.resolve_device(option, local_rank)
+    except ValueError as error:
+        raise ConfigError(f"train.device: {error}") from None
 
 
 def _env_int(name: str, default: int) -> int:
