@@ -24,7 +24,7 @@ import torch
 from v2v.config import config_to_dict, load_config
 from v2v.data import VideoWriter
 from v2v.models import build_generator
-from v2v.train.checkpoint import new_checkpoint, save_checkpoint
+from v2v.models.checkpoint import new_checkpoint, save_checkpoint
 from v2v.translate import TranslateConfig, translate
 
 

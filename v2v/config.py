@@ -18,9 +18,12 @@ Named configs (``quickstart``, ``paper``, ...) ship inside the package (``v2v/co
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import difflib
+import inspect
 import os
-import tempfile
+import textwrap
 import types
 import typing
 from dataclasses import dataclass, field
@@ -30,6 +33,7 @@ from typing import Any, Literal
 import yaml
 
 from v2v.data import TASKS, DataConfig
+from v2v.fileio import atomic_write_text
 
 __all__ = [
     "ConfigError",
@@ -51,6 +55,11 @@ __all__ = [
     "save_config",
     "RESUMABLE_KEYS",
     "diff_configs",
+    "BEST_METRICS",
+    "DEFAULT_BEST_METRIC",
+    "ConfigKey",
+    "config_reference",
+    "all_keys",
 ]
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
@@ -87,6 +96,21 @@ SETTINGS: dict[str, Setting] = {
 }
 
 
+BEST_METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "psnr": ("max", ("colorization", "superres")),
+    "J": ("max", ("segmentation",)),
+    "F": ("max", ("segmentation",)),
+    "T": ("min", ("segmentation",)),
+    "l1": ("min", tuple(TASKS)),
+    "warping_error": ("min", tuple(TASKS)),
+}
+"""Validation metrics that ``train.best_metric`` may name: whether higher (``max``) or lower
+(``min``) is better, and the tasks whose validation reports them."""
+
+DEFAULT_BEST_METRIC = {"colorization": "psnr", "superres": "psnr", "segmentation": "J"}
+"""What ``train.best_metric: auto`` stands for, per task."""
+
+
 # --------------------------------------------------------------------------------------------------
 # Sub-configs. Every default lives here (data defaults live in v2v.data.DataConfig).
 
@@ -97,6 +121,8 @@ class ModelConfig:
     ``null`` takes the preset's value, a number overrides it. :func:`load_config` fills them in."""
 
     preset: str = "paper"
+    """Network sizes: ``paper`` (the paper's networks) or ``small`` (a CPU-sized copy), rows of
+    ``v2v/models/presets.py``; any field below given explicitly overrides it."""
     gen_channels: int | None = None
     """Width of the generator's first encoder layer (doubling per layer)."""
     gen_max_channels: int | None = None
@@ -132,9 +158,13 @@ class OptimConfig:
     """Adam for both networks (paper section 3.3, pix2pix's hyper-parameters)."""
 
     lr_generator: float = 2e-4
+    """Adam learning rate of the generator."""
     lr_discriminator: float = 2e-4
+    """Adam learning rate of the discriminator."""
     beta1: float = 0.5
+    """Adam's first-moment decay (pix2pix's 0.5)."""
     beta2: float = 0.999
+    """Adam's second-moment decay."""
 
 
 @dataclass
@@ -162,11 +192,22 @@ class TrainConfig:
     checkpoint_every: int = 5000
     """Steps between checkpoints; the last step always writes one."""
     keep_checkpoints: int = 3
-    """Newest checkpoints kept on disk (older ones are deleted)."""
+    """Newest checkpoints kept on disk (older ones are deleted; ``best.pt`` is kept apart)."""
+    val_every: int = 5000
+    """Steps between validations on rank 0 (metrics, picture strip, best checkpoint); the last
+    step always validates."""
     val_videos: int = 4
-    """Validation videos translated at the end for metrics.json (0: skip validation)."""
+    """Validation videos translated at each validation (0: no validation at all)."""
     val_max_frames: int = 0
     """Frames per validation video, from its start (0: the whole video)."""
+    best_metric: str = "auto"
+    """Validation metric that picks ``checkpoints/best.pt`` and ``best/``: ``auto`` (``psnr`` for
+    colorization and superres, ``J`` for segmentation), or one of :data:`BEST_METRICS`."""
+    image_height: int = 128
+    """Frame height in pixels in image strips (TensorBoard and ``images/``); taller frames are
+    downscaled to it, keeping their aspect ratio."""
+    plot_losses: bool = True
+    """Draw ``loss.png`` from ``scalars.jsonl`` at each validation and at the end."""
     runs_dir: str = "runs"
     """Parent folder of run directories."""
     run_name: str = ""
@@ -197,6 +238,13 @@ class RunConfig:
     def setting_switches(self) -> Setting:
         """The :class:`Setting` named by ``setting``."""
         return SETTINGS[self.setting]
+
+    @property
+    def best_metric(self) -> tuple[str, str]:
+        """``(metric, "max" or "min")`` that picks the best checkpoint (``train.best_metric``
+        with ``auto`` resolved for the task)."""
+        name = DEFAULT_BEST_METRIC[self.task] if self.train.best_metric == "auto" else self.train.best_metric
+        return name, BEST_METRICS[name][0]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -300,12 +348,20 @@ def config_from_dict(cls: type, values: dict[str, Any] | None, *, prefix: str = 
     for key, value in values.items():
         dotted = f"{prefix}.{key}" if prefix else str(key)
         if key not in names:
-            raise ConfigError(f"unknown config key {dotted!r}; valid keys here: {', '.join(names)}")
+            raise ConfigError(f"unknown config key {dotted!r}{_suggestion(str(key), names, prefix)}; valid keys here: {', '.join(names)}")
         kwargs[key] = _coerce(value, hints[key], dotted)
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as error:
         raise ConfigError(f"{prefix or 'config'}: {error}") from error
+
+
+def _suggestion(word: str, candidates, prefix: str = "") -> str:
+    """``" (did you mean 'x'?)"`` for the nearest candidate (difflib), or ``""`` when none is close."""
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    if not close:
+        return ""
+    return f" (did you mean {(f'{prefix}.' if prefix else '') + close[0]!r}?)"
 
 
 def _plain(value: Any) -> Any:
@@ -335,8 +391,9 @@ def _field_type(cls: type, dotted: str) -> Any:
             raise ConfigError(f"unknown config key {'.'.join(walked)!r}: {'.'.join(walked[:-1])} is not a section")
         hints = typing.get_type_hints(tp)
         if part not in hints or part not in {f.name for f in dataclasses.fields(tp)}:
-            valid = ", ".join(f.name for f in dataclasses.fields(tp))
-            raise ConfigError(f"unknown config key {'.'.join(walked)!r}; valid keys here: {valid}")
+            names = [f.name for f in dataclasses.fields(tp)]
+            suggestion = _suggestion(dotted, all_keys(cls)) or _suggestion(part, names, ".".join(walked[:-1]))
+            raise ConfigError(f"unknown config key {'.'.join(walked)!r}{suggestion}; valid keys here: {', '.join(names)}")
         tp = hints[part]
     return tp
 
@@ -386,6 +443,81 @@ def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
         else:
             merged[key] = value
     return merged
+
+
+# --------------------------------------------------------------------------------------------------
+# The reference of every key (``python -m v2v.train --help``), read from the dataclasses themselves.
+
+
+@dataclass(frozen=True)
+class ConfigKey:
+    """One leaf key of the configuration, as :func:`config_reference` describes it."""
+
+    key: str
+    """Dotted key, e.g. ``train.steps``."""
+    default: Any
+    """The dataclass default (plain YAML types)."""
+    meaning: str
+    """The field's documentation (attribute docstring or the class's ``Attributes:`` entry)."""
+
+
+def _attributes_section(doc: str) -> dict[str, str]:
+    """Entries of a Google-style ``Attributes:`` section; ``a, b: text`` documents both names."""
+    entries: dict[str, str] = {}
+    lines = doc.splitlines()
+    if "Attributes:" not in lines:
+        return entries
+    current: list[str] = []
+    for line in lines[lines.index("Attributes:") + 1 :]:
+        if line and not line.startswith(" "):
+            break  # the next section
+        head, sep, text = line.strip().partition(":")
+        starts_entry = line.startswith("    ") and not line.startswith("     ") and sep
+        if starts_entry and all(name.strip().isidentifier() for name in head.split(",")):
+            current = [name.strip() for name in head.split(",")]
+            for name in current:
+                entries[name] = text.strip()
+        elif current and line.strip():
+            for name in current:
+                entries[name] += " " + line.strip()
+    return entries
+
+
+def _field_docs(cls: type) -> dict[str, str]:
+    """Documentation of each field of dataclass ``cls``: the string literal right after the
+    field (an attribute docstring), else its entry in the class docstring's ``Attributes:``."""
+    docs = _attributes_section(inspect.getdoc(cls) or "")
+    body = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0].body
+    for node, following in zip(body, body[1:]):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(following, ast.Expr)
+            and isinstance(following.value, ast.Constant)
+            and isinstance(following.value.value, str)
+        ):
+            docs[node.target.id] = " ".join(inspect.cleandoc(following.value.value).split())
+    return docs
+
+
+def config_reference(cls: type = RunConfig, prefix: str = "") -> list[ConfigKey]:
+    """Every leaf key under dataclass ``cls`` with its default and meaning, in declaration order."""
+    hints = typing.get_type_hints(cls)
+    docs = _field_docs(cls)
+    reference = []
+    for f in dataclasses.fields(cls):
+        key = f"{prefix}.{f.name}" if prefix else f.name
+        if dataclasses.is_dataclass(hints[f.name]):
+            reference.extend(config_reference(hints[f.name], key))
+            continue
+        default = f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc]
+        reference.append(ConfigKey(key=key, default=_plain(default), meaning=docs.get(f.name, "")))
+    return reference
+
+
+def all_keys(cls: type = RunConfig) -> list[str]:
+    """Every dotted leaf key under dataclass ``cls``."""
+    return [entry.key for entry in config_reference(cls)]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -496,7 +628,7 @@ def validate_config(config: RunConfig) -> None:
         value = getattr(config.optim, key)
         _require(0 <= value < 1, f"optim.{key}", f"must be in [0, 1), got {value}")
     train = config.train
-    for key in ("steps", "batch_size", "log_every", "image_every", "checkpoint_every", "keep_checkpoints"):
+    for key in ("steps", "batch_size", "log_every", "image_every", "checkpoint_every", "keep_checkpoints", "val_every", "image_height"):
         value = getattr(train, key)
         _require(value >= 1, f"train.{key}", f"must be >= 1, got {value}")
     for key in ("threads", "num_workers", "val_videos", "val_max_frames"):
@@ -507,6 +639,14 @@ def validate_config(config: RunConfig) -> None:
         "train.val_max_frames",
         f"must be 0 (whole videos) or >= 2, got {train.val_max_frames}",
     )
+    if train.best_metric != "auto":
+        _require(
+            train.best_metric in BEST_METRICS,
+            "train.best_metric",
+            f"must be auto or one of {list(BEST_METRICS)}, got {train.best_metric!r}{_suggestion(train.best_metric, BEST_METRICS)}",
+        )
+        tasks = BEST_METRICS[train.best_metric][1]
+        _require(config.task in tasks, "train.best_metric", f"{train.best_metric} is not reported for task {config.task} (only {', '.join(tasks)})")
     device = train.device
     valid_device = device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())
     _require(valid_device, "train.device", f"must be auto, cpu, cuda or cuda:N, got {device!r}")
@@ -522,22 +662,16 @@ def validate_config(config: RunConfig) -> None:
 
 
 def save_config(config: RunConfig, path: str | os.PathLike) -> None:
-    """Write ``config`` as YAML, atomically (temporary file, then ``os.replace``)."""
-    path = Path(path)
-    text = yaml.safe_dump(config_to_dict(config), sort_keys=False)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``config`` as YAML, atomically (:func:`v2v.fileio.atomic_write_text`)."""
+    atomic_write_text(path, yaml.safe_dump(config_to_dict(config), sort_keys=False))
 
 
 RESUMABLE_KEYS = frozenset(
     {
         "train.steps",
+        "train.val_every",
+        "train.image_height",
+        "train.plot_losses",
         "train.log_every",
         "train.image_every",
         "train.checkpoint_every",

@@ -9,7 +9,7 @@ import torch
 from v2v.config import ModelConfig, RunConfig, config_to_dict, resolve_config
 from v2v.data import DataConfig
 from v2v.models import build_generator
-from v2v.train.checkpoint import new_checkpoint, save_checkpoint
+from v2v.models.checkpoint import new_checkpoint, save_checkpoint
 
 
 def make_run(run_dir: Path, task: str, setting: str = "video2video+local+global", seed: int = 0, **data) -> Path:

@@ -159,3 +159,35 @@ def test_configs_ship_inside_the_package_and_the_repository_links_them():
     package_data = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
     assert "configs/*.yaml" in package_data["v2v"]
     assert (REPO / "configs" / "paper.yaml").resolve() == (CONFIG_DIR / "paper.yaml").resolve()
+
+
+@pytest.mark.parametrize(
+    "override, suggestion",
+    [("train.stepz=1", "train.steps"), ("trian.steps=1", "train.steps"), ("model.gen_chanels=8", "model.gen_channels"), ("settting=x", "setting")],
+)
+def test_unknown_keys_suggest_the_nearest_valid_one(override, suggestion):
+    with pytest.raises(ConfigError, match=rf"did you mean '{suggestion}'\?"):
+        load_config("quickstart", [override])
+
+
+def test_the_reference_documents_every_key_from_the_dataclasses():
+    from v2v.config import all_keys, config_reference, config_to_dict, _flatten
+
+    reference = config_reference()
+    assert [entry.key for entry in reference] == list(_flatten(config_to_dict(RunConfig())))  # every leaf, in order
+    undocumented = [entry.key for entry in reference if not entry.meaning]
+    assert undocumented == []
+    by_key = {entry.key: entry for entry in reference}
+    assert by_key["train.val_every"].default == 5000 and "validation" in by_key["train.val_every"].meaning
+    assert by_key["data.flow.cache_dir"].default == "auto"  # from FlowConfig's Attributes: section
+    assert by_key["data.synthetic.max_period"].meaning == by_key["data.synthetic.min_period"].meaning  # "a, b: ..."
+    assert "train.best_metric" in all_keys()
+
+
+def test_best_metric_is_checked_against_the_task():
+    assert load_config("quickstart", ["task=superres"]).best_metric == ("psnr", "max")
+    assert load_config("quickstart", ["task=segmentation", "train.best_metric=T"]).best_metric == ("T", "min")
+    with pytest.raises(ConfigError, match="train.best_metric: psnr is not reported for task segmentation"):
+        load_config("quickstart", ["task=segmentation", "train.best_metric=psnr"])
+    with pytest.raises(ConfigError, match="did you mean 'psnr'"):
+        load_config("quickstart", ["train.best_metric=pnsr"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from v2v.scene_cuts import DEFAULT_THRESHOLD, SceneCutDetector, luma_thumbnail, scene_change_score
+from v2v.scene_cuts import DEFAULT_MIN_SHOT_LENGTH, DEFAULT_THRESHOLD, SceneCutDetector, luma_thumbnail, scene_change_score
 
 
 def _texture(seed: int, height: int = 72, width: int = 96) -> np.ndarray:
@@ -21,11 +21,33 @@ def _pan(image: np.ndarray, frames: int, step: int) -> list[np.ndarray]:
 
 
 def test_cut_between_shots_and_none_within():
-    shots = _pan(_texture(1), 6, 2) + _pan(_texture(2), 5, 2)
+    shots = _pan(_texture(1), 16, 2) + _pan(_texture(2), 5, 2)
     detector = SceneCutDetector()
     flags = [detector.update(frame) for frame in shots]
-    assert flags == [False] * 6 + [True] + [False] * 4
-    assert detector.cuts == [6]
+    assert flags == [False] * 16 + [True] + [False] * 4
+    assert detector.cuts == [16]
+
+
+def test_a_flash_in_the_middle_of_a_shot_resets_once_and_shots_last_the_minimum():
+    shot = _pan(_texture(1), 40, 1)
+    flashed = [*shot[:20], np.full_like(shot[20], 255), *shot[21:]]  # frame 20: a camera flash
+    assert DEFAULT_MIN_SHOT_LENGTH == 15
+    detector = SceneCutDetector()
+    for frame in flashed:
+        detector.update(frame)
+    assert detector.cuts == [20]  # entering the flash; leaving it (frame 21) is within the minimum
+    without_minimum = SceneCutDetector(min_shot_length=1)
+    for frame in flashed:
+        without_minimum.update(frame)
+    assert without_minimum.cuts == [20, 21]
+    # A real cut closer than the minimum to the start of the video is not declared; at 15 it is.
+    for start, expected in ((14, []), (15, [15])):
+        detector = SceneCutDetector()
+        for frame in _pan(_texture(1), start, 2) + _pan(_texture(2), 5, 2):
+            detector.update(frame)
+        assert detector.cuts == expected
+    with pytest.raises(ValueError, match="min_shot_length"):
+        SceneCutDetector(min_shot_length=0)
 
 
 def test_score_by_hand():

@@ -25,6 +25,8 @@ from PIL import Image
 from .video_io import list_frame_files
 
 __all__ = [
+    "DAVIS_DOWNLOAD",
+    "DatasetNotFoundError",
     "DavisSequence",
     "davis_split_file",
     "read_davis_split",
@@ -35,6 +37,18 @@ __all__ = [
 ]
 
 SPLIT_FOLDER = Path("ImageSets") / "2017"
+
+DAVIS_DOWNLOAD = (
+    "DAVIS 2017 is obtained from https://davischallenge.org/davis2017/code.html (the 'TrainVal 480p' "
+    "download); the folder must hold JPEGImages/480p/<seq>/*.jpg, Annotations/480p/<seq>/*.png and "
+    "ImageSets/2017/{train,val}.txt; pass it as data.root=<folder>"
+)
+"""Where DAVIS 2017 comes from and the layout expected, appended to missing-data errors."""
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A data set's folder, split list or sequence is missing; the message says where the data is
+    obtained and which layout is expected. The command lines print it as one line (exit status 2)."""
 
 
 @dataclass(frozen=True)
@@ -59,17 +73,19 @@ def read_davis_split(root: str | os.PathLike, split: str) -> list[str]:
     """Sequence names of a split, in file order (blank lines and duplicates ignored).
 
     Raises:
-        FileNotFoundError: the root or the list file is missing (the message lists the splits found).
+        DatasetNotFoundError: the root or the list file is missing (the message lists the splits
+            found, where DAVIS 2017 is obtained and the layout expected).
         ValueError: the list names no sequence.
     """
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"DAVIS root folder not found: {root}")
+        raise DatasetNotFoundError(f"DAVIS root folder not found: {root}. {DAVIS_DOWNLOAD}")
     path = davis_split_file(root, split)
     if not path.is_file():
         found = sorted(p.stem for p in (root / SPLIT_FOLDER).glob("*.txt")) if (root / SPLIT_FOLDER).is_dir() else []
-        hint = " (DAVIS 2017 evaluates on 'val')" if split == "test" else ""
-        raise FileNotFoundError(f"DAVIS split list not found: {path}; splits present: {found}{hint}")
+        if split == "test":
+            raise DatasetNotFoundError(f"DAVIS split list not found: {path}; splits present: {found} (DAVIS 2017 evaluates on 'val')")
+        raise DatasetNotFoundError(f"DAVIS split list not found: {path}; splits present: {found}. {DAVIS_DOWNLOAD}")
     names = []
     for line in path.read_text().splitlines():
         name = line.strip()
@@ -112,7 +128,7 @@ def scan_davis(
     for name in read_davis_split(root, split):
         frame_folder = root / "JPEGImages" / resolution / name
         if not frame_folder.is_dir():
-            raise FileNotFoundError(f"DAVIS sequence {name!r} of {split}.txt has no frame folder {frame_folder}")
+            raise DatasetNotFoundError(f"DAVIS sequence {name!r} of {split}.txt has no frame folder {frame_folder}. {DAVIS_DOWNLOAD}")
         frames = list_frame_files(frame_folder)
         size = _image_size(frames[0])
         for path in frames[1:]:

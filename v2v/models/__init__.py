@@ -4,13 +4,14 @@
 * :class:`TwoChannelDiscriminator`: spatial + temporal recurrent PatchGAN channels.
 * :class:`PatchDiscriminator`: pix2pix's per-frame PatchGAN (image2image).
 * :func:`build_generator`, :func:`build_discriminator`: from a :class:`~v2v.config.RunConfig`.
-* :func:`load_generator`: ``(generator in eval mode, config)`` from a run directory or checkpoint.
+* :func:`load_generator`: ``(generator in eval mode, config)`` from a run directory, a checkpoint or
+  a generator export (:mod:`v2v.models.checkpoint`: the checkpoint format, writers and readers).
 """
 
 from .discriminator import PatchDiscriminator, RecurrentPatchChannel, TwoChannelDiscriminator
 from .factory import build_discriminator, build_generator
+from .checkpoint import find_checkpoint, list_checkpoints, load_generator, read_checkpoint, read_generator
 from .generator import RecurrentUNet
-from .loading import find_checkpoint, list_checkpoints, load_generator, read_checkpoint
 from .presets import PRESETS, ArchitecturePreset
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "build_generator",
     "build_discriminator",
     "load_generator",
+    "read_generator",
     "read_checkpoint",
     "find_checkpoint",
     "list_checkpoints",

@@ -3,6 +3,7 @@
     python -m v2v.train                                   # the quickstart (CPU, a few minutes)
     python -m v2v.train --config paper train.steps=1000   # a shipped config or a YAML path, with overrides
     python -m v2v.train --resume runs/quickstart-...      # continue a run exactly where it stopped
+    python -m v2v.train --config paper --resume auto      # continue the newest run of this name, or start one
     python -m v2v.train --dry-run setting=image2image     # print the resolved config, check one clip, write nothing
     torchrun --nproc_per_node 8 -m v2v.train --config paper   # one process per GPU (DDP)
 
@@ -12,20 +13,56 @@ See docs/training.md for the settings, tasks, presets and every config key.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+import textwrap
 from pathlib import Path
 
 import torch
 import yaml
 
-from v2v.config import ConfigError, RunConfig, apply_overrides, available_configs, config_from_dict, config_to_dict, load_config, resolve_config
+from v2v.config import (
+    ConfigError,
+    RunConfig,
+    apply_overrides,
+    available_configs,
+    config_from_dict,
+    config_reference,
+    config_to_dict,
+    load_config,
+    resolve_config,
+)
+from v2v.data.davis import DatasetNotFoundError
+
+
+def _yaml_value(value) -> str:
+    return yaml.safe_dump(value, default_flow_style=True, width=1000).strip().removesuffix("...").strip()
+
+
+def _plain_text(meaning: str) -> str:
+    """A docstring fragment without its reStructuredText markup (``x``, :data:`x`)."""
+    return re.sub(r":\w+:`~?([^`]+)`", r"\1", meaning).replace("``", "")
+
+
+def config_keys_help() -> str:
+    """Every config key with its default and meaning, generated from the config dataclasses."""
+    lines = [
+        "config keys (key=value overrides; the defaults are those of the dataclasses, which a --config "
+        "file, quickstart by default, partly replaces):"
+    ]
+    for entry in config_reference():
+        lines.append(f"  {entry.key} = {_yaml_value(entry.default)}")
+        lines.extend(textwrap.wrap(_plain_text(entry.meaning), width=96, initial_indent="      ", subsequent_indent="      "))
+    return "\n".join(lines)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m v2v.train",
-        description="Train a video-to-video translation GAN (Wei et al., MM 2018).",
-        epilog="Overrides are dotted key=value pairs, e.g. train.steps=200 model.preset=small task=segmentation.",
+        description="Train a video-to-video translation GAN (Wei et al., MM 2018). "
+        "Overrides are dotted key=value pairs, e.g. train.steps=200 model.preset=small task=segmentation.",
+        epilog=config_keys_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "-c",
@@ -33,7 +70,13 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="shipped config name or YAML path (default: quickstart); shipped: " + ", ".join(available_configs()),
     )
-    parser.add_argument("--resume", default=None, metavar="RUN", help="run directory or checkpoint file to continue")
+    parser.add_argument(
+        "--resume",
+        default=None,
+        metavar="RUN",
+        help="run directory or checkpoint file to continue; 'auto': the newest run of this config's name "
+        "(train.run_name when set) under train.runs_dir, or a new run when there is none",
+    )
     parser.add_argument("--dry-run", action="store_true", help="resolve the config, build everything, run one clip; write nothing")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     return parser
@@ -86,28 +129,40 @@ def _dry_run(config: RunConfig) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit status."""
+    """Entry point; returns the exit status: 0 done, 2 bad arguments or missing data, 128 + the
+    signal number when SIGTERM or SIGINT stopped the run (after a checkpoint; ``--resume`` continues)."""
     args = _parser().parse_args(argv)
+    resume = args.resume
     try:
-        if args.resume is not None:
+        if resume == "auto":
+            from v2v.train.loop import latest_run
+
+            config = load_config(args.config or "quickstart", args.overrides)
+            resume = latest_run(config)
+            print(f"--resume auto: {f'continuing {resume}' if resume else 'no run to continue, starting a new one'}", file=sys.stderr)
+        elif resume is not None:
             if args.config is not None:
-                raise ConfigError("--config: a resumed run keeps its own config; pass only key=value overrides")
-            config = _resume_config(args.resume, args.overrides)
+                raise ConfigError("--config: a resumed run keeps its own config; pass only key=value overrides (or use --resume auto)")
+            config = _resume_config(resume, args.overrides)
         else:
             config = load_config(args.config or "quickstart", args.overrides)
-    except (ConfigError, FileNotFoundError, ValueError) as error:
+    except (ConfigError, FileNotFoundError, ValueError) as error:  # bad arguments, unreadable checkpoint
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if args.dry_run:
-        _dry_run(config)
-        return 0
-    from v2v.train.loop import train
-
     try:
-        result = train(config, resume=args.resume)
-    except (ConfigError, FileExistsError) as error:  # incompatible resume, run directory taken
+        if args.dry_run:
+            _dry_run(config)
+            return 0
+        from v2v.train.loop import train
+
+        result = train(config, resume=resume)
+    except (ConfigError, FileExistsError, DatasetNotFoundError) as error:
+        # An incompatible resume, a taken run directory, a missing data set: one line, no traceback.
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if result.stopped_by is not None:
+        print(f"stopped by {result.stopped_by.name} after step {result.step}: continue with --resume {result.run_dir}", file=sys.stderr)
+        return 128 + int(result.stopped_by)
     if result.metrics is not None:
         means = ", ".join(f"{k} {v:.4g}" for k, v in result.metrics["mean"].items())
         print(f"done: {result.run_dir} (step {result.step}); validation: {means}")

@@ -13,6 +13,8 @@ would have read, without replaying the data.
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Iterator
 from typing import Any
 
@@ -118,6 +120,15 @@ def collate_clips(items: list[dict[str, Any]]) -> dict[str, Any]:
     return batch
 
 
+def _leave_stop_signals_to_the_main_process(worker_id: int) -> None:
+    """Ctrl-C reaches every process of the terminal's group and a scheduler's SIGTERM often every
+    process of the job; the main process then finishes its step and checkpoints. So a loader worker
+    ignores SIGINT and exits with status 0 on SIGTERM (which is also how the loader ends its
+    workers): dying by a signal would make the main process raise "DataLoader worker killed"."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(0))
+
+
 def make_loader(dataset: Dataset, sampler: ResumableBatchSampler, *, num_workers: int, pin_memory: bool, seed: int) -> DataLoader:
     """An endless loader over ``dataset`` in ``sampler``'s order."""
     # A private generator: DataLoader otherwise draws its workers' base seed from the global RNG,
@@ -130,5 +141,6 @@ def make_loader(dataset: Dataset, sampler: ResumableBatchSampler, *, num_workers
         collate_fn=collate_clips,
         pin_memory=pin_memory,
         generator=generator,
+        worker_init_fn=_leave_stop_signals_to_the_main_process,
         persistent_workers=False,
     )

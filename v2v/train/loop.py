@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import re
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,33 +21,118 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+import torch.distributed as dist
+import yaml
+
 from v2v.config import RESUMABLE_KEYS, ConfigError, RunConfig, config_to_dict, diff_configs, save_config
 from v2v.data import build_dataset
 from v2v.losses import discriminator_loss, generator_adversarial_loss, residual_errors, spatial_loss, temporal_loss
-from v2v.models import build_discriminator, build_generator, find_checkpoint, read_checkpoint
+from v2v.models import build_discriminator, build_generator
+from v2v.models.checkpoint import (
+    capture_rng_state,
+    export_generator,
+    find_checkpoint,
+    list_checkpoints,
+    new_checkpoint,
+    prune_checkpoints,
+    read_checkpoint,
+    restore_rng_state,
+    save_checkpoint,
+)
 
-from .checkpoint import capture_rng_state, new_checkpoint, prune_checkpoints, restore_rng_state, save_checkpoint
 from .data import CLIP_KEYS, ResumableBatchSampler, make_loader
 from .distributed import Distributed, broadcast_object, gather_objects, setup_distributed, teardown_distributed
-from .reporting import RunReporter, side_by_side, write_json, write_video
+from .reporting import RunReporter, plot_scalars, side_by_side, validation_strip, write_json, write_png, write_video
 from .validation import validate
 
-__all__ = ["train", "train_step", "TrainResult", "autocast_dtype", "seed_everything", "check_resume"]
+__all__ = [
+    "train",
+    "train_step",
+    "TrainResult",
+    "autocast_dtype",
+    "seed_everything",
+    "check_resume",
+    "latest_run",
+    "StopSignals",
+]
 
 STRIP_FRAMES = 8
 """Frames shown in an image strip (a validation video may be long)."""
 
+LOSS_TAGS = ["loss/spatial", "loss/temporal", "loss/d", "loss/g_adversarial"]
+"""The curves of ``loss.png`` (followed by the best metric's validation curve)."""
+
 
 @dataclass
 class TrainResult:
-    """What :func:`train` leaves: the run directory, the last step, the raw networks and, on rank 0,
-    the validation metrics."""
+    """What :func:`train` leaves: the run directory, the last step, the raw networks, on rank 0 the
+    last validation's metrics, and the signal that stopped the run early (None: it finished)."""
 
     run_dir: Path
     step: int
     generator: nn.Module
     discriminator: nn.Module
     metrics: dict[str, Any] | None
+    stopped_by: signal.Signals | None = None
+
+
+class StopSignals:
+    """While active, SIGTERM and SIGINT only ask the run to stop (``requested`` holds the first
+    signal); the loop finishes its step, writes a checkpoint and returns. A second signal gets the
+    handler that was there before (for SIGINT: KeyboardInterrupt at once).
+
+    Installed only in the main thread (Python delivers signals there); elsewhere it does nothing.
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self) -> None:
+        self.requested: signal.Signals | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.requested = signal.Signals(signum)
+        self._restore()
+
+    def _restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous = {}
+
+    def __enter__(self) -> StopSignals:
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {signum: signal.signal(signum, self._handle) for signum in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._restore()
+
+
+def _stop_agreed(env: Distributed, stop: StopSignals) -> signal.Signals | None:
+    """The stop signal any rank received (SIGTERM before SIGINT), or None: every rank gets the same
+    answer, so all stop after the same step (one all-reduce of a number per step under DDP)."""
+    received = 0 if stop.requested is None else int(stop.requested)
+    if env.enabled:
+        number = torch.tensor([received], dtype=torch.int64, device=env.device)
+        dist.all_reduce(number, op=dist.ReduceOp.MAX)  # SIGTERM (15) outranks SIGINT (2)
+        received = int(number.item())
+    return signal.Signals(received) if received else None
+
+
+def latest_run(config: RunConfig) -> Path | None:
+    """The run ``--resume auto`` continues: ``train.run_name`` under ``train.runs_dir`` when set,
+    else the run of name ``<name>-<YYYYmmdd-HHMMSS>`` whose newest checkpoint was written last;
+    None when no such run has a checkpoint."""
+    runs_dir = Path(config.train.runs_dir)
+    if config.train.run_name:
+        candidates = [runs_dir / config.train.run_name]
+    else:
+        pattern = re.compile(rf"^{re.escape(config.name)}-\d{{8}}-\d{{6}}$")
+        candidates = [path for path in runs_dir.glob(f"{config.name}-*") if pattern.match(path.name)]
+    newest = [(checkpoints[-1][1].stat().st_mtime, path) for path in candidates if (checkpoints := list_checkpoints(path))]
+    return max(newest)[1] if newest else None
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
@@ -208,55 +295,94 @@ def _wrap_for_training(module: nn.Module, config: RunConfig, env: Distributed) -
     return DistributedDataParallel(compiled, device_ids=device_ids), compiled
 
 
-def _checkpoint(run_dir: Path, step: int, config: RunConfig, env: Distributed, generator, discriminator, optimizers, scaler) -> None:
-    # Every rank contributes its random state (dropout streams differ per rank); rank 0 writes.
+def _checkpoint(
+    run_dir: Path, step: int, config: RunConfig, env: Distributed, networks, optimizers, scaler, best: dict[str, Any] | None, *, as_best: bool = False
+) -> Path | None:
+    """Write the checkpoint of ``step`` (``best.pt`` with ``as_best``) on rank 0; returns its path
+    there. A collective: every rank calls it and contributes its random state (dropout streams
+    differ per rank)."""
     rng_states = gather_objects(env, capture_rng_state())
-    if env.is_main:
-        optimizer_generator, optimizer_discriminator = optimizers
-        state = new_checkpoint(
-            step,
-            config_to_dict(config),
-            generator=generator.state_dict(),
-            discriminator=discriminator.state_dict(),
-            optimizer_generator=optimizer_generator.state_dict(),
-            optimizer_discriminator=optimizer_discriminator.state_dict(),
-            scaler=scaler.state_dict(),
-            rng=rng_states,
-            world_size=env.world_size,
-        )
-        save_checkpoint(run_dir, state)
-        prune_checkpoints(run_dir, config.train.keep_checkpoints)
-
-
-def _finish(run_dir: Path, step: int, config: RunConfig, env: Distributed, generator: nn.Module, val_set, reporter: RunReporter) -> dict[str, Any]:
-    """Validation on rank 0: metrics.json, a sample video, and TensorBoard entries."""
-    result = validate(
-        generator,
-        val_set,
-        config.task,
-        env.device,
-        max_videos=config.train.val_videos,
-        max_frames=config.train.val_max_frames,
+    if not env.is_main:
+        return None
+    generator, discriminator = networks
+    optimizer_generator, optimizer_discriminator = optimizers
+    state = new_checkpoint(
+        step,
+        config_to_dict(config),
+        generator=generator.state_dict(),
+        discriminator=discriminator.state_dict(),
+        optimizer_generator=optimizer_generator.state_dict(),
+        optimizer_discriminator=optimizer_discriminator.state_dict(),
+        scaler=scaler.state_dict(),
+        rng=rng_states,
+        world_size=env.world_size,
+        best=best,
     )
-    metrics = {
-        "step": step,
-        "task": config.task,
-        "setting": config.setting,
-        "mean": result.mean,
-        "videos": result.per_video,
-    }
+    path = save_checkpoint(run_dir, state, best=as_best)
+    if not as_best:
+        prune_checkpoints(run_dir, config.train.keep_checkpoints)
+    return path
+
+
+def _validate(run_dir: Path, step: int, config: RunConfig, generator: nn.Module, val_set, device: torch.device, reporter: RunReporter):
+    """Validation on rank 0: scores, ``metrics.json``, the picture strip (TensorBoard and
+    ``images/val_<step>.png``) and the scalars. Leaves every random stream as it found it, so a
+    run with validations trains exactly like one without.
+
+    Returns:
+        ``(metrics, sample)``: the ``metrics.json`` dict and validate's ``(name, input, output,
+        target)`` of the first video.
+    """
+    rng = capture_rng_state()
+    result = validate(
+        generator, val_set, config.task, device, max_videos=config.train.val_videos, max_frames=config.train.val_max_frames
+    )
+    metrics = {"step": step, "task": config.task, "setting": config.setting, "mean": result.mean, "videos": result.per_video}
     write_json(run_dir / "metrics.json", metrics)
+    reporter.scalars(step, {f"val/{k}": v for k, v in result.mean.items()})
     if result.sample is not None:
         name, video, output, target = result.sample
+        # The sample's flows come with its data set item (validate does not return them).
+        item = val_set[0]
+        if str(item["name"]) != name:
+            raise RuntimeError(f"validation sample {name!r} is not the validation set's first video {item['name']!r}")
+        frames = min(STRIP_FRAMES, video.shape[0])
+        strip = validation_strip(
+            video[:frames], output[:frames], target[:frames], item["flow_fwd"][: frames - 1], item["flow_bwd"][: frames - 1],
+            height=config.train.image_height,
+        )
+        reporter.image("val/input_output_target_residual_mask_flow", step, strip)
+        write_png(run_dir / "images" / f"val_{step:07d}.png", strip)
+    restore_rng_state(rng)
+    return metrics, result.sample
+
+
+def _improves(metrics: dict[str, Any], config: RunConfig, best: dict[str, Any] | None) -> bool:
+    """Whether ``metrics`` beat the best validation so far on ``config.best_metric``."""
+    name, direction = config.best_metric
+    if name not in metrics["mean"]:
+        raise ConfigError(f"train.best_metric: validation reported no {name!r} (it reported {', '.join(metrics['mean'])})")
+    value = metrics["mean"][name]
+    if value != value:  # NaN (e.g. T of masks without contours) never counts as better
+        return False
+    if best is None:
+        return True
+    return value > best["value"] if direction == "max" else value < best["value"]
+
+
+def _finish(run_dir: Path, step: int, config: RunConfig, generator: nn.Module, sample) -> None:
+    """At the end of a run, on rank 0: the generator export and the last validation's sample video."""
+    export_generator(run_dir, generator.state_dict(), config_to_dict(config), step)
+    if sample is not None:
+        name, video, output, target = sample
         safe_name = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
         write_video(run_dir / "samples" / f"{safe_name}.mp4", side_by_side(video, output, target))
-        reporter.strip("val/input_output_target", step, video[:STRIP_FRAMES], output[:STRIP_FRAMES], target[:STRIP_FRAMES])
-        reporter.scalars(step, {f"val/{k}": v for k, v in result.mean.items()})
-    return metrics
 
 
 def train(config: RunConfig, *, resume: str | Path | None = None) -> TrainResult:
-    """Train the generator and discriminator of ``config``; returns when ``train.steps`` are done.
+    """Train the generator and discriminator of ``config``; returns when ``train.steps`` are done,
+    or after the step during which SIGTERM or SIGINT arrived (then with a checkpoint of that step
+    and ``stopped_by`` set).
 
     Args:
         config: a resolved config (:func:`v2v.config.load_config`).
@@ -265,8 +391,9 @@ def train(config: RunConfig, *, resume: str | Path | None = None) -> TrainResult
             states, data order and random streams (see :func:`check_resume` for what may change).
 
     Under ``torchrun`` every process calls this; rank 0 writes the run directory:
-    ``config.yaml``, ``checkpoints/step_*.pt``, ``tensorboard/``, ``scalars.jsonl``,
-    ``samples/<video>.mp4`` and ``metrics.json``.
+    ``config.yaml``, ``checkpoints/step_*.pt`` and ``best.pt``, ``best/generator.{safetensors,yaml}``,
+    ``generator.{safetensors,yaml}``, ``tensorboard/``, ``scalars.jsonl``, ``train.log``,
+    ``images/val_*.png``, ``loss.png``, ``samples/<video>.mp4`` and ``metrics.json``.
     """
     env = setup_distributed(config.train.device)
     try:
@@ -344,6 +471,7 @@ def _train(config: RunConfig, env: Distributed, resume: str | Path | None) -> Tr
     generator_view, _ = _wrap_for_training(generator, config, env)
     discriminator_view, frozen_discriminator = _wrap_for_training(discriminator, config, env)
 
+    best = checkpoint["best"] if checkpoint is not None else None
     reporter = None
     if env.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -352,12 +480,18 @@ def _train(config: RunConfig, env: Distributed, resume: str | Path | None) -> Tr
         prune_checkpoints(run_dir, config.train.keep_checkpoints)
         # Hide events that a killed attempt logged after the step this run starts from.
         reporter = RunReporter(run_dir, purge_step=start_step + 1 if checkpoint is not None else 0)
+        best_name, _ = config.best_metric
+        reporter.describe(
+            yaml.safe_dump(config_to_dict(config), sort_keys=False),
+            {"task": config.task, "setting": config.setting, "preset": config.model.preset, "seed": config.seed},
+            [f"val/{best_name}"],
+        )
         count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
-        tqdm.write(
+        reporter.log(
             f"v2v.train: {run_dir} | {config.task} / {config.setting} / preset {config.model.preset} | "
             f"G {count(generator) / 1e6:.2f}M D {count(discriminator) / 1e6:.2f}M params | {len(train_set)} clips | "
             f"{device}{f' x{env.world_size}' if env.enabled else ''} {dtype or torch.float32} | "
-            f"steps {start_step} -> {config.train.steps}"
+            f"steps {start_step} -> {config.train.steps}{' (resumed)' if checkpoint is not None else ''}"
         )
 
     generator.train()
@@ -370,52 +504,82 @@ def _train(config: RunConfig, env: Distributed, resume: str | Path | None) -> Tr
         unit="step",
         dynamic_ncols=True,
     )
+    networks, optimizers = (generator, discriminator), (optimizer_generator, optimizer_discriminator)
     window: dict[str, torch.Tensor] = {}
     window_steps, window_start = 0, time.perf_counter()
+    metrics, sample = None, None
     batches = iter(loader)
-    step = start_step
-    while step < config.train.steps:
-        batch = _to_device(next(batches), device)
-        losses, generated = train_step(
-            batch,
-            config=config,
-            generator=generator_view,
-            discriminator=discriminator_view,
-            frozen_discriminator=frozen_discriminator,
-            optimizer_generator=optimizer_generator,
-            optimizer_discriminator=optimizer_discriminator,
-            scaler=scaler,
-            autocast=dtype,
-        )
-        step += 1
-        progress.update(1)
-        for key, value in losses.items():
-            window[key] = window.get(key, 0) + value
-        window_steps += 1
+    step, stopped_by = start_step, None
+    with StopSignals() as stop:
+        while step < config.train.steps:
+            batch = _to_device(next(batches), device)
+            losses, generated = train_step(
+                batch,
+                config=config,
+                generator=generator_view,
+                discriminator=discriminator_view,
+                frozen_discriminator=frozen_discriminator,
+                optimizer_generator=optimizer_generator,
+                optimizer_discriminator=optimizer_discriminator,
+                scaler=scaler,
+                autocast=dtype,
+            )
+            step += 1
+            progress.update(1)
+            for key, value in losses.items():
+                window[key] = window.get(key, 0) + value
+            window_steps += 1
 
-        last = step == config.train.steps
-        if reporter is not None and (step % config.train.log_every == 0 or last):
-            elapsed = time.perf_counter() - window_start
-            scalars = {f"loss/{k}": float(v) / window_steps for k, v in window.items()}
-            scalars["perf/steps_per_s"] = window_steps / elapsed
-            reporter.scalars(step, scalars)
-            progress.set_postfix(
-                spatial=f"{scalars['loss/spatial']:.3f}", temporal=f"{scalars['loss/temporal']:.3f}", d=f"{scalars['loss/d']:.3f}"
-            )
-        if step % config.train.log_every == 0 or last:
-            window, window_steps, window_start = {}, 0, time.perf_counter()
-        if reporter is not None and (step % config.train.image_every == 0 or last):
-            reporter.strip("train/input_output_target", step, batch["input"][0], generated[0], batch["target"][0])
-        if step % config.train.checkpoint_every == 0 or last:
-            _checkpoint(
-                run_dir, step, config, env, generator, discriminator, (optimizer_generator, optimizer_discriminator), scaler
-            )
+            last = step == config.train.steps
+            # At the last step a stop request changes nothing: the run is complete.
+            stopped_by = None if last else _stop_agreed(env, stop)
+            if step % config.train.log_every == 0 or last or stopped_by:
+                if reporter is not None:
+                    elapsed = time.perf_counter() - window_start
+                    scalars = {f"loss/{k}": float(v) / window_steps for k, v in window.items()}
+                    scalars["perf/steps_per_s"] = window_steps / elapsed
+                    reporter.scalars(step, scalars)
+                    progress.set_postfix(
+                        spatial=f"{scalars['loss/spatial']:.3f}", temporal=f"{scalars['loss/temporal']:.3f}", d=f"{scalars['loss/d']:.3f}"
+                    )
+                window, window_steps, window_start = {}, 0, time.perf_counter()
+            if reporter is not None and (step % config.train.image_every == 0 or last):
+                strip = (batch["input"][0], generated[0], batch["target"][0])
+                reporter.strip("train/input_output_target", step, *strip, height=config.train.image_height)
+
+            # Validation on rank 0, skipped when stopping (a preempted job has seconds, not minutes);
+            # a new best is checkpointed by all ranks, as the checkpoint gathers their random states.
+            if config.train.val_videos > 0 and (step % config.train.val_every == 0 or last) and not stopped_by:
+                new_best = None
+                if reporter is not None:
+                    metrics, sample = _validate(run_dir, step, config, generator, val_set, device, reporter)
+                    if _improves(metrics, config, best):
+                        name, _ = config.best_metric
+                        new_best = {"metric": name, "value": metrics["mean"][name], "step": step}
+                    means = ", ".join(f"{k} {v:.4g}" for k, v in metrics["mean"].items())
+                    reporter.log(f"step {step}: validation: {means}{' (new best)' if new_best else ''}")
+                    if config.train.plot_losses:
+                        plot_scalars(reporter.jsonl, run_dir / "loss.png", [*LOSS_TAGS, f"val/{config.best_metric[0]}"])
+                new_best = broadcast_object(env, new_best)
+                if new_best is not None:
+                    best = new_best
+                    _checkpoint(run_dir, step, config, env, networks, optimizers, scaler, best, as_best=True)
+                    if env.is_main:
+                        export_generator(run_dir / "best", generator.state_dict(), config_to_dict(config), step)
+
+            if step % config.train.checkpoint_every == 0 or last or stopped_by:
+                path = _checkpoint(run_dir, step, config, env, networks, optimizers, scaler, best)
+                if reporter is not None and stopped_by:
+                    reporter.log(f"{stopped_by.name}: stopped after step {step}, checkpoint {path}; continue with --resume {run_dir}")
+            if stopped_by:
+                break
     progress.close()
 
-    # Only rank 0 validates; the other ranks are done (no collective follows the last checkpoint).
-    metrics = None
     if reporter is not None:
-        if val_set is not None:
-            metrics = _finish(run_dir, step, config, env, generator, val_set, reporter)
+        if not stopped_by:
+            _finish(run_dir, step, config, generator, sample)
+            if config.train.plot_losses:
+                plot_scalars(reporter.jsonl, run_dir / "loss.png", [*LOSS_TAGS, f"val/{config.best_metric[0]}"])
+            reporter.log(f"done: {run_dir} (step {step}); generator export {run_dir / 'generator.safetensors'}")
         reporter.close()
-    return TrainResult(run_dir=run_dir, step=step, generator=generator, discriminator=discriminator, metrics=metrics)
+    return TrainResult(run_dir=run_dir, step=step, generator=generator, discriminator=discriminator, metrics=metrics, stopped_by=stopped_by)

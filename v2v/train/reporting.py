@@ -1,19 +1,49 @@
-"""What a run leaves for people to look at: TensorBoard scalars and image strips, a JSONL copy of
-the scalars, sample videos, and ``metrics.json``. Only rank 0 creates a :class:`RunReporter`."""
+"""What a run leaves for people to look at: TensorBoard scalars, text and image strips, a JSONL copy
+of the scalars, a plain-text log, validation pictures as PNG, a loss plot, sample videos and
+``metrics.json``. Only rank 0 creates a :class:`RunReporter`.
+
+Pictures are downscaled to a frame height of ``train.image_height`` pixels before they are stored
+(a full 480x854 strip of eight frames would be megabytes per entry in the event file).
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import os
-import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams
+from tqdm import tqdm
 
-__all__ = ["to_rgb", "image_strip", "side_by_side", "RunReporter", "write_json", "write_video"]
+import v2vcore
+from v2v.fileio import atomic_write_bytes, atomic_write_text
+from v2vcore.flow import flow_to_color
+
+__all__ = [
+    "RESIDUAL_SCALE",
+    "to_rgb",
+    "downscale",
+    "image_strip",
+    "validation_strip",
+    "side_by_side",
+    "plot_scalars",
+    "write_png",
+    "RunReporter",
+    "write_json",
+    "write_video",
+]
+
+RESIDUAL_SCALE = 0.25
+"""|E^o| (mean over channels, on [0, 1] frames) shown at full heat in the strips: a fixed scale, so
+strips of successive validations compare."""
 
 
 def to_rgb(frames: torch.Tensor) -> torch.Tensor:
@@ -26,10 +56,67 @@ def to_rgb(frames: torch.Tensor) -> torch.Tensor:
     return ((rgb + 1) * 0.5).clamp(0, 1)
 
 
-def image_strip(*videos: torch.Tensor) -> torch.Tensor:
-    """One image ``[3, rows*H, T*W]``: a row per video (e.g. input, output, target), frames side by side."""
-    rows = [torch.cat(list(to_rgb(video)), dim=2) for video in videos]
-    return torch.cat(rows, dim=1)
+def downscale(frames: torch.Tensor, height: int) -> torch.Tensor:
+    """Frames ``[T, C, H, W]`` resized to ``height`` rows (area averaging, aspect ratio kept) when
+    taller; unchanged otherwise."""
+    if frames.shape[-2] <= height:
+        return frames
+    width = max(1, round(frames.shape[-1] * height / frames.shape[-2]))
+    return F.interpolate(frames.float(), size=(height, width), mode="area")
+
+
+def image_strip(*videos: torch.Tensor, height: int | None = None) -> torch.Tensor:
+    """One image ``[3, rows*H, T*W]``: a row per video (e.g. input, output, target) in [-1, 1],
+    frames side by side, each frame at most ``height`` pixels high."""
+    rows = [to_rgb(video) if height is None else downscale(to_rgb(video), height) for video in videos]
+    return torch.cat([torch.cat(list(row), dim=2) for row in rows], dim=1)
+
+
+def _heat(values: torch.Tensor) -> torch.Tensor:
+    """``[T, H, W]`` in [0, 1] as RGB ``[T, 3, H, W]`` through OpenCV's inferno colour map."""
+    gray = (values.clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
+    coloured = np.stack([cv2.cvtColor(cv2.applyColorMap(frame, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB) for frame in gray])
+    return torch.from_numpy(coloured).permute(0, 3, 1, 2).float() / 255
+
+
+def validation_strip(
+    video: torch.Tensor,
+    output: torch.Tensor,
+    target: torch.Tensor,
+    flow_fwd: torch.Tensor,
+    flow_bwd: torch.Tensor,
+    *,
+    height: int,
+) -> torch.Tensor:
+    """The validation picture ``[3, 6*h, T*w]`` in [0, 1], rows top to bottom:
+
+    input, output, target (each in [-1, 1] ``[T, C, H, W]``); the heat map of ``|E^o|``, the output's
+    masked residual (mean over channels, on [0, 1] frames, full heat at :data:`RESIDUAL_SCALE`);
+    the consistency mask ``c`` (white: pixel checked, black: occluded, out of frame or on a motion
+    boundary); the backward flow in the Middlebury colours (white: no motion, one scale for the
+    whole strip). Column t shows frame t; the residual, mask and flow of the pair (t-1, t) are
+    drawn under frame t, and column 0, which has no pair, is gray.
+    """
+    frames = video.shape[0]
+    if not (output.shape[0] == target.shape[0] == frames and flow_bwd.shape[0] == flow_fwd.shape[0] == frames - 1):
+        raise ValueError(
+            f"validation_strip needs T frames and T-1 flows, got input {tuple(video.shape)}, output "
+            f"{tuple(output.shape)}, target {tuple(target.shape)}, flows {tuple(flow_fwd.shape)} {tuple(flow_bwd.shape)}"
+        )
+    rows = [to_rgb(video), to_rgb(output), to_rgb(target)]
+    size = tuple(video.shape[-2:])
+    gray = torch.full((1, 3, *size), 0.5)
+    if frames >= 2:
+        unit = ((output.float() + 1) * 0.5).unsqueeze(0)
+        residual, mask = v2vcore.residual_error(unit, flow_fwd.float().unsqueeze(0), flow_bwd.float().unsqueeze(0), return_mask=True)
+        heat = _heat(residual[0].abs().mean(dim=1) / RESIDUAL_SCALE)
+        consistency = mask[0].float().expand(-1, 3, -1, -1)
+        colours = flow_to_color(flow_bwd.float())
+        rows += [torch.cat([gray, heat]), torch.cat([gray, consistency]), torch.cat([gray, colours])]
+    else:
+        rows += [gray, gray, gray]
+    rows = [downscale(row, height) for row in rows]
+    return torch.cat([torch.cat(list(row), dim=2) for row in rows], dim=1)
 
 
 def side_by_side(*videos: torch.Tensor) -> np.ndarray:
@@ -38,23 +125,70 @@ def side_by_side(*videos: torch.Tensor) -> np.ndarray:
     return (joined.permute(0, 2, 3, 1).numpy() * 255 + 0.5).astype(np.uint8)
 
 
-def _atomic_target(path: Path) -> tuple[int, str]:
+def write_png(path: str | os.PathLike, image: torch.Tensor) -> None:
+    """Write an RGB image ``[3, H, W]`` in [0, 1] as PNG, atomically."""
+    path = Path(path)
+    pixels = (image.clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise OSError(f"OpenCV could not encode {path} as PNG")
     path.parent.mkdir(parents=True, exist_ok=True)
-    return tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    atomic_write_bytes(path, encoded.tobytes())
+
+
+def plot_scalars(jsonl: str | os.PathLike, png: str | os.PathLike, tags: list[str], *, panel_size: tuple[int, int] = (240, 420)) -> None:
+    """Draw the curves of ``tags`` from a ``scalars.jsonl`` as a grid of panels (one per tag, its
+    own y range, steps on x) and write it as PNG atomically. Tags without values are skipped.
+
+    Drawn with OpenCV, so that the plot needs no plotting library.
+    """
+    series: dict[str, list[tuple[int, float]]] = {tag: [] for tag in tags}
+    for line in Path(jsonl).read_text().splitlines():
+        row = json.loads(line)
+        for tag in tags:
+            if tag in row and math.isfinite(row[tag]):
+                series[tag].append((row["step"], row[tag]))
+    series = {tag: points for tag, points in series.items() if points}
+    if not series:
+        return
+    panel_height, panel_width = panel_size
+    columns = min(2, len(series))
+    grid_rows = math.ceil(len(series) / columns)
+    canvas = np.full((grid_rows * panel_height, columns * panel_width, 3), 255, np.uint8)
+    font, left, top, bottom, right = cv2.FONT_HERSHEY_SIMPLEX, 62, 26, 24, 12
+    for index, (tag, points) in enumerate(series.items()):
+        y0, x0 = (index // columns) * panel_height, (index % columns) * panel_width
+        steps = np.array([p[0] for p in points], np.float64)
+        values = np.array([p[1] for p in points], np.float64)
+        low, high = float(values.min()), float(values.max())
+        span_x = max(steps[-1] - steps[0], 1.0)
+        span_y = high - low if high > low else max(abs(high), 1.0)
+        inner_w, inner_h = panel_width - left - right, panel_height - top - bottom
+        xs = x0 + left + (steps - steps[0]) / span_x * inner_w
+        ys = y0 + top + (1 - (values - low) / span_y) * inner_h
+        cv2.rectangle(canvas, (x0 + left, y0 + top), (x0 + left + inner_w, y0 + top + inner_h), (200, 200, 200), 1)
+        polyline = np.stack([xs, ys], axis=1).round().astype(np.int32).reshape(-1, 1, 2)
+        cv2.polylines(canvas, [polyline], False, (180, 80, 20), 1, cv2.LINE_AA)
+        if len(points) == 1:
+            cv2.circle(canvas, (int(xs[0]), int(ys[0])), 2, (180, 80, 20), -1)
+        last = values[-1]
+        cv2.putText(canvas, f"{tag}  last {last:.4g}", (x0 + left, y0 + 17), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(canvas, f"{high:.4g}", (x0 + 4, y0 + top + 10), font, 0.38, (90, 90, 90), 1, cv2.LINE_AA)
+        cv2.putText(canvas, f"{low:.4g}", (x0 + 4, y0 + top + inner_h), font, 0.38, (90, 90, 90), 1, cv2.LINE_AA)
+        cv2.putText(canvas, f"step {int(steps[0])}", (x0 + left, y0 + panel_height - 7), font, 0.38, (90, 90, 90), 1, cv2.LINE_AA)
+        label = f"{int(steps[-1])}"
+        cv2.putText(canvas, label, (x0 + panel_width - right - 8 * len(label), y0 + panel_height - 7), font, 0.38, (90, 90, 90), 1, cv2.LINE_AA)
+    ok, encoded = cv2.imencode(".png", canvas)
+    if not ok:
+        raise OSError(f"OpenCV could not encode {png} as PNG")
+    atomic_write_bytes(png, encoded.tobytes())
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:
-    """Write ``data`` as indented JSON, atomically."""
+    """Write ``data`` as indented JSON, atomically (:func:`v2v.fileio.atomic_write_text`)."""
     path = Path(path)
-    fd, tmp = _atomic_target(path)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=2, allow_nan=True)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(data, indent=2, allow_nan=True) + "\n")
 
 
 def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float = 10.0) -> None:
@@ -70,18 +204,29 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float = 10.0) 
 
 
 class RunReporter:
-    """TensorBoard event files in the run directory, plus ``scalars.jsonl`` with the same scalars."""
+    """TensorBoard event files in the run directory, ``scalars.jsonl`` with the same scalars, and
+    ``train.log``, a plain-text log of the run (appended to across resumes).
+
+    Args:
+        run_dir: the run directory.
+        purge_step: a resumed run's first step: events and JSONL lines logged at or after it by a
+            killed attempt are dropped, so the curves do not show replayed steps twice.
+    """
 
     def __init__(self, run_dir: str | os.PathLike, *, purge_step: int | None = None):
         self.run_dir = Path(run_dir)
-        # purge_step drops events a killed run logged after its last checkpoint, so a resumed
-        # run's curves do not show the replayed steps twice.
         self.writer = SummaryWriter(log_dir=str(self.run_dir / "tensorboard"), purge_step=purge_step)
-        jsonl = self.run_dir / "scalars.jsonl"
-        if purge_step is not None and jsonl.exists():
-            kept = [line for line in jsonl.read_text().splitlines() if line and json.loads(line)["step"] < purge_step]
-            jsonl.write_text("".join(line + "\n" for line in kept))
-        self._scalars = open(jsonl, "a", buffering=1)
+        self.jsonl = self.run_dir / "scalars.jsonl"
+        if purge_step is not None and self.jsonl.exists():
+            kept = [line for line in self.jsonl.read_text().splitlines() if line and json.loads(line)["step"] < purge_step]
+            atomic_write_text(self.jsonl, "".join(line + "\n" for line in kept))
+        self._scalars = open(self.jsonl, "a", buffering=1)
+        self._log = open(self.run_dir / "train.log", "a", buffering=1)
+
+    def log(self, message: str) -> None:
+        """Print ``message`` (above the progress bar) and append it, time-stamped, to ``train.log``."""
+        tqdm.write(message)
+        self._log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
         """Log ``values`` (tag -> number) at ``step``."""
@@ -89,11 +234,29 @@ class RunReporter:
             self.writer.add_scalar(tag, value, step)
         self._scalars.write(json.dumps({"step": step, **values}) + "\n")
 
-    def strip(self, tag: str, step: int, *videos: torch.Tensor) -> None:
+    def strip(self, tag: str, step: int, *videos: torch.Tensor, height: int | None = None) -> None:
         """Log an image strip of one clip's videos ``[T, C, H, W]`` (e.g. input, output, target)."""
-        self.writer.add_image(tag, image_strip(*videos), step)
+        self.writer.add_image(tag, image_strip(*videos, height=height), step)
+
+    def image(self, tag: str, step: int, image: torch.Tensor) -> None:
+        """Log an RGB image ``[3, H, W]`` in [0, 1]."""
+        self.writer.add_image(tag, image, step)
+
+    def describe(self, config_yaml: str, hyperparameters: dict[str, Any], metrics: list[str]) -> None:
+        """Put the resolved config in TensorBoard's text tab and ``hyperparameters`` in its HParams
+        tab, linked to the scalar tags ``metrics`` (e.g. ``val/psnr``)."""
+        # Indented by four spaces, TensorBoard's markdown shows the YAML verbatim.
+        self.writer.add_text("config", "".join(f"    {line}\n" for line in config_yaml.splitlines()), 0)
+        experiment, session_start, session_end = hparams(hyperparameters, {tag: float("nan") for tag in metrics})
+        for summary in (experiment, session_start, session_end):
+            self.writer.file_writer.add_summary(summary)
+
+    def flush(self) -> None:
+        """Push buffered events to disk."""
+        self.writer.flush()
 
     def close(self) -> None:
-        """Flush and close the event file and the JSONL log."""
+        """Flush and close the event file and the text logs."""
         self.writer.close()
         self._scalars.close()
+        self._log.close()

@@ -11,6 +11,8 @@ TINY = [
     "model.disc_channels=8",
     "model.disc_max_channels=16",
     "data.frame_size=[32,32]",
+    # 32x32 frames reach a 1x1 bottleneck, where instance norm (the quickstart's) is undefined.
+    "model.norm=batch",
     "data.num_train_sequences=4",
     "data.num_val_sequences=1",
     "data.eval_clip_length=6",

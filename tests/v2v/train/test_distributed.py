@@ -8,6 +8,7 @@ import torch
 import torch.multiprocessing as mp
 
 from v2v.config import load_config
+from v2v.models import list_checkpoints
 from v2v.train.distributed import resolve_device
 
 
@@ -64,3 +65,37 @@ def test_device_resolution():
         assert resolve_device("auto") == torch.device("cpu")
         with pytest.raises(ValueError, match="train.device"):
             resolve_device("cuda")
+
+
+def _rank_main_stopped(rank, world_size, port, overrides, out_dir):
+    """Rank 1 alone receives SIGTERM once rank 0 has logged two steps."""
+    import signal
+    import threading
+    import time
+
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size)
+    )
+    from v2v.train.loop import train
+
+    def signal_when_under_way():
+        jsonl = os.path.join(out_dir, "runs", "ddp-stop", "scalars.jsonl")
+        while not (os.path.exists(jsonl) and len(open(jsonl).read().splitlines()) >= 2):
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    if rank == 1:
+        threading.Thread(target=signal_when_under_way, daemon=True).start()
+    result = train(load_config("quickstart", overrides))
+    torch.save({"step": result.step, "stopped_by": int(result.stopped_by or 0)}, os.path.join(out_dir, f"rank{rank}.pt"))
+
+
+@pytest.mark.slow
+def test_a_signal_to_one_rank_stops_all_ranks_after_the_same_step(tiny_overrides, tmp_path):
+    overrides = [*tiny_overrides, "train.steps=100000", "train.run_name=ddp-stop", "train.checkpoint_every=100000", "train.val_videos=0"]
+    mp.spawn(_rank_main_stopped, args=(2, free_port(), overrides, str(tmp_path)), nprocs=2, join=True)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
+    assert ranks[0] == ranks[1] and ranks[0]["stopped_by"] == 15 and 0 < ranks[0]["step"] < 100000
+    (step, path), = list_checkpoints(tmp_path / "runs" / "ddp-stop")
+    checkpoint = torch.load(path, weights_only=True)
+    assert step == ranks[0]["step"] and checkpoint["world_size"] == 2 and len(checkpoint["rng"]) == 2

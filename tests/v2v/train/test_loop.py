@@ -9,7 +9,8 @@ import v2vcore
 from v2v.config import SETTINGS
 from v2v.data import TASKS, build_dataset
 from v2v.losses import residual_errors
-from v2v.models import build_discriminator, build_generator, list_checkpoints, read_checkpoint
+from v2v.config import ConfigError, load_config
+from v2v.models import build_discriminator, build_generator, list_checkpoints, read_checkpoint, read_generator
 from v2v.train import loop
 from v2v.train.data import collate_clips
 from v2v.train.loop import autocast_dtype, train, train_step
@@ -143,10 +144,10 @@ def test_autocast_dtype_choices():
 
 
 def test_a_tiny_run_leaves_everything(tiny_config):
-    config = tiny_config("train.steps=4", "train.checkpoint_every=2", "train.run_name=tiny")
+    config = tiny_config("train.steps=4", "train.checkpoint_every=2", "train.val_every=2", "train.run_name=tiny")
     result = train(config)
     run_dir = result.run_dir
-    assert run_dir.name == "tiny" and result.step == 4
+    assert run_dir.name == "tiny" and result.step == 4 and result.stopped_by is None
     assert (run_dir / "config.yaml").is_file()
     assert [step for step, _ in list_checkpoints(run_dir)] == [2, 4]
     checkpoint = read_checkpoint(run_dir)
@@ -154,11 +155,60 @@ def test_a_tiny_run_leaves_everything(tiny_config):
     assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
     scalars = [json.loads(line) for line in (run_dir / "scalars.jsonl").read_text().splitlines()]
     assert [s["step"] for s in scalars if "loss/spatial" in s] == [1, 2, 3, 4]
+    assert [s["step"] for s in scalars if "val/psnr" in s] == [2, 4]  # periodic validation
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["step"] == 4 and {"psnr", "warping_error", "l1"} <= set(metrics["mean"])
     assert len(list((run_dir / "samples").glob("*.mp4"))) == 1
+    assert sorted(p.name for p in (run_dir / "images").iterdir()) == ["val_0000002.png", "val_0000004.png"]
+    assert (run_dir / "loss.png").stat().st_size > 1000
+    log = (run_dir / "train.log").read_text()
+    assert "step 2: validation: " in log and "done: " in log
+    exported = read_generator(run_dir / "generator.safetensors")
+    assert exported.step == 4
+    assert all(torch.equal(exported.generator.state_dict()[k], v) for k, v in checkpoint["generator"].items())
+    assert read_generator(run_dir / "best").step == checkpoint["best"]["step"]
     with pytest.raises(FileExistsError, match="--resume"):
         train(config)
+
+
+def test_periodic_validation_leaves_training_bit_identical(tiny_config):
+    """Validating every step (eval mode, its own data) changes no parameter and no random stream."""
+    plain = read_checkpoint(train(tiny_config("train.steps=3", "train.run_name=plain", "train.val_videos=0")).run_dir)
+    validated = read_checkpoint(train(tiny_config("train.steps=3", "train.run_name=val", "train.val_every=1")).run_dir)
+    for network in ("generator", "discriminator"):
+        for name, value in plain[network].items():
+            assert torch.equal(value, validated[network][name]), f"{network}.{name}"
+    assert all(torch.equal(a, b) for a, b in zip(plain["rng"][0]["torch"], validated["rng"][0]["torch"]))
+
+
+@pytest.mark.parametrize("task, metric", [("colorization", "psnr"), ("segmentation", "J"), ("colorization", "warping_error")])
+def test_best_checkpoint_is_the_best_validation(tiny_config, task, metric):
+    best_key = "auto" if metric in ("psnr", "J") else metric
+    config = tiny_config(f"task={task}", "train.steps=5", "train.val_every=1", f"train.best_metric={best_key}", "train.run_name=b")
+    run_dir = train(config).run_dir
+    rows = [json.loads(line) for line in (run_dir / "scalars.jsonl").read_text().splitlines()]
+    curve = [(row["step"], row[f"val/{metric}"]) for row in rows if f"val/{metric}" in row]
+    assert len(curve) == 5
+    pick = max if metric != "warping_error" else min
+    # The first of equal values wins: only a strict improvement replaces the best.
+    expected_step, expected_value = pick(curve, key=lambda point: (point[1], -point[0]) if pick is max else (point[1], point[0]))
+    best = read_checkpoint(run_dir / "checkpoints" / "best.pt")
+    assert best["best"] == {"metric": metric, "value": expected_value, "step": expected_step}
+    assert best["step"] == expected_step and read_generator(run_dir / "best").step == expected_step
+    assert read_checkpoint(run_dir)["best"] == best["best"]  # carried in every later checkpoint
+
+
+def test_improvement_rule():
+    config = load_config("quickstart")
+    assert config.best_metric == ("psnr", "max")
+    assert load_config("quickstart", ["task=segmentation"]).best_metric == ("J", "max")
+    assert loop._improves({"mean": {"psnr": 20.0}}, config, None)
+    assert not loop._improves({"mean": {"psnr": float("nan")}}, config, None)
+    assert not loop._improves({"mean": {"psnr": 20.0}}, config, {"metric": "psnr", "value": 20.0, "step": 1})
+    lower = load_config("quickstart", ["train.best_metric=warping_error"])
+    assert loop._improves({"mean": {"warping_error": 0.1}}, lower, {"metric": "warping_error", "value": 0.2, "step": 1})
+    with pytest.raises(ConfigError, match="reported no 'psnr'"):
+        loop._improves({"mean": {"J": 0.5}}, config, None)
 
 
 def test_run_names_default_to_config_name_and_time(tiny_config):
@@ -172,8 +222,11 @@ def test_image_strips_reach_tensorboard(tiny_config):
     result = train(tiny_config("train.steps=2", "train.run_name=strips"))
     events = EventAccumulator(str(result.run_dir / "tensorboard"))
     events.Reload()
-    assert {"train/input_output_target", "val/input_output_target"} <= set(events.Tags()["images"])
+    assert {"train/input_output_target", "val/input_output_target_residual_mask_flow"} <= set(events.Tags()["images"])
     assert {"loss/spatial", "loss/temporal", "loss/d", "loss/g_adversarial", "val/psnr"} <= set(events.Tags()["scalars"])
+    assert "config/text_summary" in events.Tags()["tensors"]  # the resolved config as text
+    hparams = events.summary_metadata.get("_hparams_/session_start_info") or events.SummaryMetadata("_hparams_/session_start_info")
+    assert b"video2video+local+global" in hparams.plugin_data.content and b"colorization" in hparams.plugin_data.content
 
 
 def test_overfits_one_clip(tiny_config):
@@ -200,3 +253,16 @@ def test_compiled_networks_train_like_eager_ones(tiny_config):
     # Same initial weights and data: the first step's losses agree up to kernel rounding.
     assert curves[True][0] == pytest.approx(curves[False][0], rel=1e-4, abs=1e-5)
     assert curves[True][1] == pytest.approx(curves[False][1], rel=1e-2, abs=1e-3)
+
+
+def test_stop_signals_ask_once_then_fall_back_to_the_previous_handler():
+    import os
+    import signal
+
+    with loop.StopSignals() as stop:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stop.requested == signal.SIGINT  # no KeyboardInterrupt: the loop decides
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)  # a second Ctrl-C interrupts at once
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

@@ -75,3 +75,27 @@ def test_paper_configs_dry_run_on_a_davis_folder(config, tmp_path, capsys):
     assert "input (1, 5, " in out and ", 40, 72)" in out  # native size, clips of 5
     parameters = int(re.search(r"RecurrentUNet, ([\d,]+) parameters", out).group(1).replace(",", ""))
     assert 45e6 < parameters < 55e6  # the paper preset's generator
+
+
+def test_help_lists_every_config_key_with_its_default_and_meaning(capsys):
+    from v2v.config import config_reference
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for entry in config_reference():
+        assert f"  {entry.key} = " in out, entry.key
+    assert "  train.steps = 200000\n      Optimisation steps" in out
+    assert "  data.flow.cache_dtype = float32\n" in out and "``" not in out  # markup stripped
+
+
+@pytest.mark.parametrize("extra", [[], ["--dry-run"]])
+def test_a_missing_davis_folder_is_one_line_saying_where_to_get_it(tmp_path, extra, capsys):
+    argv = [*extra, "--config", "paper", f"data.root={tmp_path / 'nowhere'}", f"train.runs_dir={tmp_path / 'runs'}"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: DAVIS root folder not found")
+    assert "https://davischallenge.org/davis2017/code.html" in err and "TrainVal 480p" in err
+    assert "JPEGImages/480p/<seq>/*.jpg" in err and "ImageSets/2017/{train,val}.txt" in err
+    assert not (tmp_path / "runs").exists()

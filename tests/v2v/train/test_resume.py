@@ -85,3 +85,53 @@ def test_incompatible_resumes_are_refused(tiny_config, capsys):
     # Changing only what does not touch the computation is allowed: here, more steps.
     assert main(["--resume", str(run_dir), "train.steps=3", "train.log_every=5"]) == 0
     assert read_checkpoint(run_dir)["step"] == 3
+
+
+def test_sigterm_finishes_the_step_checkpoints_and_resume_auto_continues_exactly(tiny_overrides, tmp_path, tiny_config):
+    """A real process sent SIGTERM (how schedulers preempt) writes a checkpoint of the step it was
+    in, exits with 128 + 15 and no traceback; `--resume auto` continues that run, and the result
+    equals an uninterrupted run of as many steps."""
+    overrides = [*tiny_overrides, "train.steps=100000", "train.checkpoint_every=100000", "train.val_videos=0", "train.run_name=preempted"]
+    victim = cli(*overrides, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    jsonl = tmp_path / "runs" / "preempted" / "scalars.jsonl"
+    deadline = time.monotonic() + 300
+    while not (jsonl.is_file() and len(jsonl.read_text().splitlines()) >= 3):
+        assert victim.poll() is None, f"the run ended before it could be stopped: {victim.stderr.read()}"
+        assert time.monotonic() < deadline, "the run logged no step"
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGTERM)
+    _, stderr = victim.communicate(timeout=120)
+    assert victim.returncode == 128 + signal.SIGTERM, stderr
+    assert "Traceback" not in stderr and "stopped by SIGTERM after step" in stderr
+    run_dir = tmp_path / "runs" / "preempted"
+    (stopped_at, _), = list_checkpoints(run_dir)
+    logged = [int(line.split('"step": ')[1].split(",")[0]) for line in jsonl.read_text().splitlines()]
+    assert logged[-1] == stopped_at  # the checkpoint is of the last step that ran
+    assert "SIGTERM: stopped after step" in (run_dir / "train.log").read_text()
+    assert not list((run_dir / "checkpoints").glob(".*.tmp"))
+
+    resumed_steps = stopped_at + 2
+    assert main(["--resume", "auto", *tiny_overrides, f"train.steps={resumed_steps}", "train.checkpoint_every=100000", "train.val_videos=0", "train.run_name=preempted"]) == 0
+    straight = train(tiny_config(f"train.steps={resumed_steps}", "train.run_name=straight", "train.val_videos=0"))
+    resumed = read_checkpoint(run_dir)
+    assert resumed["step"] == resumed_steps
+    assert_same_state(resumed, read_checkpoint(straight.run_dir))
+
+
+def test_resume_auto_finds_the_newest_run_of_the_name_or_starts_one(tiny_config, tiny_overrides, tmp_path, capsys):
+    from v2v.train.loop import latest_run
+
+    config = tiny_config("train.steps=1", "train.val_videos=0")
+    assert latest_run(config) is None
+    runs = tmp_path / "runs"
+    first = train(tiny_config("train.steps=1", "train.val_videos=0", "train.run_name=quickstart-20260101-000000")).run_dir
+    second = train(tiny_config("train.steps=1", "train.val_videos=0", "train.run_name=quickstart-20250101-000000")).run_dir
+    train(tiny_config("train.steps=1", "train.val_videos=0", "train.run_name=quickstart-other"))  # not of the pattern
+    (runs / "quickstart-20270101-000000").mkdir()  # no checkpoint: nothing to continue
+    os.utime(list_checkpoints(first)[-1][1], (1e9, 1e9))  # the older checkpoint, whatever its name says
+    assert latest_run(config) == second
+    assert latest_run(tiny_config("train.run_name=quickstart-20260101-000000")) == first
+    capsys.readouterr()
+    assert main(["--resume", "auto", *tiny_overrides, "train.val_videos=0", "train.steps=2"]) == 0
+    assert "continuing" in capsys.readouterr().err and read_checkpoint(second)["step"] == 2
+
