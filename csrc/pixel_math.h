@@ -1,4 +1,4 @@
-// The one copy of the residual-error op's math (SPEC section 3), shared by the CPU and CUDA kernels.
+// The one copy of the residual-error op's math (docs/op.md), shared by the CPU and CUDA kernels.
 //
 // Every function is written once over a *lane* type `L`:
 //   - `float` or `double`: one pixel. A CUDA thread runs the per-pixel functions at the end of this
@@ -217,12 +217,12 @@ V2V_HD L gather(const Taps<L>& taps, const T* plane) {
 template <typename L>
 struct PixelGeometry {
   Taps<L> taps;      // bilinear taps at s = p + b(p), zero padding
-  mask_t<L> valid;   // inside, not occluded, not on a motion boundary (SPEC section 3, step 5)
+  mask_t<L> valid;   // inside, not occluded, not on a motion boundary (docs/op.md, step 5)
   mask_t<L> finite;  // b(p) and f(p) are finite
   L bx, by;          // b(p)
 };
 
-// Steps 1, 2 and 4 of SPEC section 3 for the lanes' pixels (row y, columns x, x+1, ...): the taps,
+// Steps 1, 2 and 4 of docs/op.md for the lanes' pixels (row y, columns x, x+1, ...): the taps,
 // the inside test and the motion-boundary test. `valid` still lacks the occlusion test, which needs
 // w = f(s) (see occluded / pixel_geometry). `fwd` and `bwd` point at the pair's [2, H, W] planes.
 // Branch-free; the tests are written `!(a <= b)` so that a NaN anywhere in reach marks the pixel
@@ -273,7 +273,7 @@ V2V_HD mask_t<L> occluded(L wx, L wy, L bx, L by) {
   return lane_not(sum_sq <= S(kOcclusionRelative) * norms_sq + S(kOcclusionAbsolute));
 }
 
-// Steps 1-5 of SPEC section 3 for the lanes' pixels: sample_geometry, then the occlusion test with
+// Steps 1-5 of docs/op.md for the lanes' pixels: sample_geometry, then the occlusion test with
 // w = bilinear(f, s), gathered with the pixel's own taps.
 template <typename L, typename flow_t>
 V2V_HD PixelGeometry<L> pixel_geometry(const flow_t* fwd, const flow_t* bwd, index_t y, index_t x, index_t height,

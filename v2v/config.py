@@ -71,7 +71,7 @@ class ConfigError(ValueError):
 
 
 # --------------------------------------------------------------------------------------------------
-# The four settings of the paper's Table 1 (SPEC section 5).
+# The four settings of the paper's Table 1 (docs/conventions.md).
 
 
 @dataclass(frozen=True)
@@ -223,7 +223,7 @@ class RunConfig:
     name: str = "default"
     """Name of the experiment (the run directory's prefix)."""
     task: str = "colorization"
-    """``segmentation``, ``colorization`` or ``superres`` (SPEC section 6)."""
+    """``segmentation``, ``colorization`` or ``superres`` (docs/conventions.md)."""
     setting: str = "video2video+local+global"
     """One of :data:`SETTINGS` (the paper's Table 1)."""
     seed: int = 0

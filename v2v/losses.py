@@ -1,4 +1,4 @@
-"""The objective of paper section 3.3 (SPEC section 5).
+"""The objective of paper section 3.3 (docs/training.md).
 
 ``L = w_t L_temporal + λ L_spatial + η L_cGAN`` with
 
@@ -38,7 +38,7 @@ def residual_errors(
     """Residual errors ``(E^o, E^g)`` of the generated and the ground-truth videos, one fused call.
 
     The two videos are stacked along channels so that the flows are read and the valid-pixel mask
-    is computed once (SPEC section 3). ``E^o`` is differentiable with respect to ``generated``
+    is computed once (docs/op.md). ``E^o`` is differentiable with respect to ``generated``
     (pass ``generated.detach()`` when no gradient is wanted); ``E^g`` is a constant.
 
     Args:

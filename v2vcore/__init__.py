@@ -1,7 +1,7 @@
 """v2vcore: the fused residual-error op of "Video-to-Video Translation with Global Temporal Consistency".
 
 ``residual_error``, ``warp`` and ``consistency_mask`` run compiled C++/OpenMP (CPU) and CUDA kernels;
-:mod:`v2vcore.reference` holds pure-PyTorch versions with the same signatures. See SPEC section 3.
+:mod:`v2vcore.reference` holds pure-PyTorch versions with the same signatures. See docs/op.md.
 """
 
 from . import reference

@@ -6,7 +6,7 @@ that a flow stays the flow of the transformed video. They depend on torch only.
 Convention:
     A flow is ``[..., 2, H, W]`` in pixels (any number of leading dims): channel 0 is the x (column)
     displacement, channel 1 the y (row) displacement. Pixel centres sit at integer coordinates
-    (SPEC section 2). A flow maps a pixel ``p`` of one frame to ``p + flow(p)`` in the other frame.
+    (docs/conventions.md). A flow maps a pixel ``p`` of one frame to ``p + flow(p)`` in the other frame.
 """
 
 from __future__ import annotations

@@ -58,7 +58,7 @@ def _reject_flow_grad(function: str, **flows: torch.Tensor) -> None:
         if isinstance(flow, torch.Tensor) and flow.requires_grad:
             raise ValueError(
                 f"v2vcore.{function}: {name} requires grad, but flows are constants of the input video "
-                f"(SPEC section 2) and receive no gradient; pass {name}.detach()"
+                f"(docs/conventions.md) and receive no gradient; pass {name}.detach()"
             )
 
 
@@ -74,7 +74,7 @@ def residual_error(
 
     For pixel p of frame t, ``s = p + b(p)``; ``E_t(p) = c(p) * (O_t(p) - bilinear(O_{t-1}, s))``
     where ``c`` is 1 when s lies inside the frame, the forward-backward test finds no occlusion
-    and the backward flow has no motion boundary at p (paper eq. 1-3, SPEC section 3).
+    and the backward flow has no motion boundary at p (paper eq. 1-3, docs/op.md).
 
     Args:
         video: ``[B, T, C, H, W]``, T >= 2; float16, bfloat16, float32 or float64.

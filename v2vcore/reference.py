@@ -1,4 +1,4 @@
-"""Pure-PyTorch reference of the residual-error op (SPEC section 3).
+"""Pure-PyTorch reference of the residual-error op (docs/op.md).
 
 This module is the oracle the compiled kernels are tested against and the baseline the benchmarks
 compare with. It is written for clarity with stock PyTorch operators (``grid_sample`` for the
@@ -77,7 +77,7 @@ def warp(x: torch.Tensor, flow: torch.Tensor, padding: str = "zeros") -> torch.T
 
 
 def _mask_2d(flow_fwd: torch.Tensor, flow_bwd: torch.Tensor) -> torch.Tensor:
-    """Valid-pixel mask ``[B, 1, H, W]`` (bool) for one frame pair (SPEC section 3, steps 2-5)."""
+    """Valid-pixel mask ``[B, 1, H, W]`` (bool) for one frame pair (docs/op.md, steps 2-5)."""
     _, _, height, width = flow_bwd.shape
     sx, sy = _sample_positions(flow_bwd)
     inside = (sx >= 0) & (sx <= width - 1) & (sy >= 0) & (sy <= height - 1)

@@ -1,4 +1,4 @@
-"""The objective's terms (SPEC section 5) and the one fused residual-error call per step."""
+"""The objective's terms (docs/training.md) and the one fused residual-error call per step."""
 
 import math
 

@@ -1,5 +1,5 @@
 """Tests of the pure-PyTorch reference (v2vcore.reference) against a naive per-pixel oracle written
-from SPEC section 3 with plain Python loops, and on hand-made occlusion and boundary cases."""
+from the definition in docs/op.md with plain Python loops, and on hand-made occlusion and boundary cases."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ Every item is a dict:
 - ``input`` ``[T, Cin, H, W]`` float32 in [-1, 1] (the task's input, :mod:`v2v.data.tasks`),
 - ``target`` ``[T, Cout, H, W]`` float32 in [-1, 1],
 - ``flow_fwd``, ``flow_bwd`` ``[T-1, 2, H, W]`` float32, the flows of the INPUT video in pixels
-  (SPEC section 2), consistent with the crop and flip applied to the frames,
+  (docs/conventions.md), consistent with the crop and flip applied to the frames,
 - ``name`` ``"<sequence>@<start frame, 5 digits>"``, plus ``sequence`` (str) and ``start`` (int).
 
 Pipeline of one item: frames (and masks) -> task input/target -> flows (exact, or a provider run on

@@ -19,7 +19,7 @@ Everything is deterministic from the seed (``numpy.random.default_rng``), runs o
 images bundled in the scikit-image wheel are used) and is vectorised with OpenCV and numpy.
 
 Convention:
-    Flows follow SPEC section 2: ``flow_bwd[k]`` is defined on frame ``k+1`` and maps its pixel ``p``
+    Flows follow docs/conventions.md: ``flow_bwd[k]`` is defined on frame ``k+1`` and maps its pixel ``p``
     to ``p + flow_bwd[k](p)`` in frame ``k``; ``flow_fwd[k]`` is defined on frame ``k`` and maps to
     frame ``k+1``. Channel 0 is x (column), channel 1 is y (row), in pixels. Pixel centres are at
     integer coordinates (OpenCV's and ``align_corners=True``'s convention).

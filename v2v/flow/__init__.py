@@ -2,7 +2,7 @@
 
 ``make_flow_provider(name, **settings)`` builds a provider with ``compute(frames) -> (flow_fwd,
 flow_bwd)``; :class:`FlowCache` stores computed flows on disk keyed by frame content and provider
-settings. Conventions are SPEC section 2's; see ``docs/data.md``.
+settings. Conventions: ``docs/conventions.md``; see ``docs/data.md``.
 """
 
 from .cache import CACHE_FORMAT_VERSION, FlowCache

@@ -15,7 +15,7 @@ a network is built lazily in each process.
 Convention:
     ``flow_fwd[k]`` is defined on frame ``k`` and moves its pixel ``q`` to ``q + f(q)`` in frame
     ``k+1``; ``flow_bwd[k]`` is defined on frame ``k+1`` and moves its pixel ``p`` to ``p + b(p)`` in
-    frame ``k`` (SPEC section 2). Channel 0 is x (column), channel 1 is y (row), in pixels. Colour
+    frame ``k`` (docs/conventions.md). Channel 0 is x (column), channel 1 is y (row), in pixels. Colour
     frames are reduced to ITU-R BT.601 luma for the gray-only methods (DIS, TV-L1); gray frames are
     replicated to RGB for RAFT.
 """

@@ -46,7 +46,7 @@ def iter_pair_flows(
 
     Yields:
         For pair ``k`` (frames ``k`` and ``k+1``): ``flow_fwd`` ``[2, H, W]`` defined on frame ``k``
-        and ``flow_bwd`` ``[2, H, W]`` defined on frame ``k+1`` (SPEC section 2), float32.
+        and ``flow_bwd`` ``[2, H, W]`` defined on frame ``k+1`` (docs/conventions.md), float32.
     """
     if isinstance(provider, ExactFlowProvider):
         raise ValueError("the 'exact' provider cannot estimate flows of a video stream; use 'dis', 'tvl1' or 'raft'")

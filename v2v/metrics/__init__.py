@@ -1,4 +1,4 @@
-"""Metrics of video-to-video translation (SPEC section 7; conventions in ``docs/metrics.md``).
+"""Metrics of video-to-video translation (definitions and names: ``docs/metrics.md``).
 
 Segmentation (DAVIS): :func:`region_similarity` (J), :func:`contour_accuracy` (F),
 :func:`temporal_stability` (T, lower is better) and the per-sequence aggregates

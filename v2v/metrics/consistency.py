@@ -7,7 +7,7 @@ functions of :mod:`v2v.metrics.temporal` (used by ``v2v.evaluate``), the streami
 
 Two warp conventions exist, named by :data:`WARP_CONVENTIONS`:
 
-``"v2v"`` (the training loss's, SPEC section 3)
+``"v2v"`` (the training loss's, docs/op.md)
     Pair (t-1, t): the previous frame is warped to frame t with the backward flow ``b_t``
     (``v2vcore.warp``, bilinear, taps outside the frame read 0) and compared with frame t on the
     pixels of ``v2vcore.consistency_mask``: the sample point lies inside the frame, the
@@ -38,7 +38,7 @@ then).
 Convention:
     Frames ``[N, C, H, W]`` float in [0, 1]; flows ``[N, 2, H, W]`` in pixels, channel 0 = x;
     ``flow_fwd[k]`` lives on the earlier frame of pair k, ``flow_bwd[k]`` on the later one
-    (SPEC section 2).
+    (docs/conventions.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Networks of the paper (section 3.2, SPEC section 4) and checkpoint loading for inference.
+"""Networks of the paper (section 3.2, docs/training.md) and checkpoint loading for inference.
 
 * :class:`RecurrentUNet`: the generator (``forward`` over clips, streaming ``step``).
 * :class:`TwoChannelDiscriminator`: spatial + temporal recurrent PatchGAN channels.

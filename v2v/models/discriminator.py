@@ -1,4 +1,4 @@
-"""Discriminators (paper section 3.2.2, SPEC section 4).
+"""Discriminators (paper section 3.2.2, docs/training.md).
 
 * :class:`TwoChannelDiscriminator`: the paper's discriminator. Each channel is
   ``C64-C128-C256-C512-RNN-AvePool``: a Markovian (PatchGAN) encoder applied to every frame, a 1x1

@@ -1,4 +1,4 @@
-"""Building blocks shared by the generator and the discriminators (SPEC section 4).
+"""Building blocks shared by the generator and the discriminators (docs/training.md).
 
 ``Ck`` is a 4x4 stride-2 convolution, a norm and a ReLU; ``CDk`` adds 50% dropout after the norm.
 Encoder ReLUs are leaky (slope 0.2), decoder ReLUs are not; the first encoder layer has no norm.

@@ -1,6 +1,6 @@
 """Named network sizes: the one home of the numbers behind ``model.preset``.
 
-``paper`` is the architecture of the paper's section 3.2.3 (SPEC section 4): a seven-layer encoder
+``paper`` is the architecture of the paper's section 3.2.3 (docs/training.md): a seven-layer encoder
 ``C64-C128-C256-C512-C512-C512-C512`` mirrored by the decoder, three dropout layers, and a
 ``C64-C128-C256-C512`` discriminator. ``small`` keeps the same topology at a width and depth that
 train on a laptop CPU in minutes (the quickstart).

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 __all__ = ["ResumableBatchSampler", "SeededClips", "collate_clips", "make_loader", "CLIP_KEYS"]
 
 CLIP_KEYS = ("input", "target", "flow_fwd", "flow_bwd")
-"""Tensor keys of a data set item (SPEC section 6 / v2v.data); ``name`` is the clip's name."""
+"""Tensor keys of a data set item (docs/conventions.md / v2v.data); ``name`` is the clip's name."""
 
 
 class ResumableBatchSampler:

@@ -1,4 +1,4 @@
-"""Discriminators: the paper's two channels (SPEC section 4) and pix2pix's per-frame PatchGAN."""
+"""Discriminators: the paper's two channels (docs/training.md) and pix2pix's per-frame PatchGAN."""
 
 import pytest
 import torch
