@@ -1,4 +1,4 @@
-"""The paper's RNN U-Net generator (section 3.2.1, SPEC section 4) and its per-frame variant.
+"""The paper's RNN U-Net generator (section 3.2.1, docs/training.md) and its per-frame variant.
 
 Encoder ``C64-C128-C256-C512-C512-C512-C512``, an RNN at the bottleneck that carries the previous
 frame's bottleneck feature to the current frame, decoder ``CD512-CD512-CD512-C512-C256-C128-C64``
@@ -56,6 +56,7 @@ class RecurrentUNet(nn.Module):
         self.out_channels = out_channels
         self.depth = depth
         self.recurrent = recurrent
+        self.norm = norm
         widths = channel_widths(channels, max_channels, depth)
 
         self.encoder = nn.ModuleList(
@@ -90,6 +91,13 @@ class RecurrentUNet(nn.Module):
     def _pad(self, frames: torch.Tensor) -> torch.Tensor:
         height, width = frames.shape[-2:]
         pad_h, pad_w = -height % self.stride, -width % self.stride
+        if self.norm == "instance" and min(height + pad_h, width + pad_w) < 2 * self.stride:
+            # The last encoder layer's instance norm would normalise a single value per channel.
+            raise ValueError(
+                f"frames of {height}x{width} reach a 1x1 bottleneck at depth {self.depth}, where instance norm "
+                f"is undefined: use frames larger than {self.stride} pixels on each side, a smaller "
+                f"model.gen_depth, or model.norm=batch"
+            )
         if pad_h == 0 and pad_w == 0:
             return frames
         # Replicate (not reflect) padding works for frames smaller than the padding itself.

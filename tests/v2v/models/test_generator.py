@@ -1,4 +1,4 @@
-"""RecurrentUNet: architecture of SPEC section 4, any frame size, forward/step agreement."""
+"""RecurrentUNet: the architecture of docs/training.md, any frame size, forward/step agreement."""
 
 import pytest
 import torch
@@ -115,3 +115,12 @@ def test_instance_norm_option():
     assert not any(isinstance(m, nn.BatchNorm2d) for m in generator.modules())
     with pytest.raises(ValueError, match="norm"):
         small(norm="layer")
+
+
+def test_instance_norm_refuses_frames_that_reach_a_1x1_bottleneck():
+    generator = RecurrentUNet(3, 1, channels=4, max_channels=8, depth=3, dropout_layers=1, norm="instance")
+    with pytest.raises(ValueError, match=r"8x8 reach a 1x1 bottleneck at depth 3.*model.gen_depth"):
+        generator(torch.zeros(1, 2, 3, 8, 8))
+    with pytest.raises(ValueError, match="1x1 bottleneck"):
+        generator.step(torch.zeros(1, 3, 8, 5))
+    assert generator(torch.zeros(1, 2, 3, 9, 9)).shape == (1, 2, 1, 9, 9)  # padded to 16: a 2x2 bottleneck

@@ -1,0 +1,144 @@
+"""Tests of ``python -m v2v.reproduce``: the grid's plan, its configs, resumability and the table."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from v2v.config import SETTINGS, load_config
+from v2v.reproduce import BUDGETS, Budget, Cell, cell_overrides, format_table, main, plan_cells, reproduce, summarize
+
+TINY = Budget(
+    name="tiny",
+    description="test grid",
+    base_config="quickstart",
+    overrides=(
+        "train.steps=2", "data.frame_size=[32,32]", "data.num_train_sequences=2", "data.num_val_sequences=1",
+        "data.eval_clip_length=4", "train.num_workers=0", "train.log_every=1", "train.image_every=2",
+        "train.checkpoint_every=2", "model.gen_depth=3",
+    ),
+    tasks=("colorization",),
+    settings=("image2image", "video2video+local+global"),
+    seeds=(0,),
+    test_videos=1,
+    tradeoff_task="colorization",
+    tradeoff_weights=(3.0,),
+)
+
+
+@pytest.mark.parametrize("name", sorted(BUDGETS))
+def test_every_cell_of_every_budget_resolves_to_a_valid_config(name):
+    budget = BUDGETS[name]
+    cells = plan_cells(budget)
+    assert len({cell.name for cell in cells}) == len(cells)
+    assert {cell.setting for cell in cells} == set(SETTINGS)
+    for cell in cells:
+        config = load_config(budget.base_config, cell_overrides(budget, cell, None))
+        assert (config.task, config.setting, config.seed) == (cell.task, cell.setting, cell.seed)
+        if cell.temporal_weight is not None:
+            assert config.loss.temporal_weight == cell.temporal_weight
+
+
+def test_the_cpu_budget_meets_the_grid_it_promises():
+    budget = BUDGETS["cpu"]
+    config = load_config(budget.base_config, list(budget.overrides))
+    assert len(budget.seeds) >= 3 and budget.test_videos >= 8 and config.data.eval_clip_length >= 30
+    assert config.data.num_val_sequences >= budget.test_videos
+    weights = {config.loss.temporal_weight, *budget.tradeoff_weights}
+    assert len(weights) >= 3
+
+
+def test_plan_has_the_grid_then_the_study():
+    cells = plan_cells(TINY)
+    assert cells[:2] == [Cell("colorization", "image2image", 0), Cell("colorization", "video2video+local+global", 0)]
+    assert cells[2:] == [Cell("colorization", "video2video+local", 0, 3.0), Cell("colorization", "video2video+local+global", 0, 3.0)]
+
+
+def test_grid_runs_writes_the_table_and_a_rerun_skips_complete_cells(tmp_path):
+    budget = dataclasses.replace(TINY, tradeoff_weights=())
+    report = reproduce(budget, tmp_path, jobs=0, command="test", progress=False)
+    assert [(c["task"], c["setting"], c["seed"]) for c in report["cells"]] == [
+        ("colorization", "image2image", 0), ("colorization", "video2video+local+global", 0),
+    ]
+    for entry in report["cells"]:
+        assert {"psnr", "warping_error", "tOF"} <= set(entry["metrics"])
+    written = json.loads((tmp_path / "table1-tiny.json").read_text())
+    assert written["cells"] == report["cells"]
+    for key in ("command", "commit", "machine", "budget", "seeds", "cells"):
+        assert key in written
+    assert "## colorization" in (tmp_path / "table1-tiny.md").read_text()
+
+    complete = tmp_path / "cells" / Cell("colorization", "image2image", 0).name / "cell.json"
+    interrupted = tmp_path / "cells" / Cell("colorization", "video2video+local+global", 0).name
+    (interrupted / "cell.json").unlink()
+    (interrupted / "leftover").write_text("from the interrupted attempt")
+    stamp = complete.stat().st_mtime_ns
+    again = reproduce(budget, tmp_path, jobs=0, command="test", progress=False)
+    assert complete.stat().st_mtime_ns == stamp  # skipped, not retrained
+    assert not (interrupted / "leftover").exists()  # restarted from scratch
+    assert (interrupted / "cell.json").is_file()
+    assert again["cells"][0] == report["cells"][0]
+
+
+def _entry(task, setting, seed, weight, **metrics):
+    return {"task": task, "setting": setting, "seed": seed, "temporal_weight": weight, "metrics": metrics}
+
+
+def test_summary_and_orderings_compare_gaps_with_the_seed_spread():
+    entries = []
+    for seed, (a, b) in enumerate([(1.0e-3, 2.0e-3), (1.1e-3, 2.1e-3), (0.9e-3, 1.9e-3)]):
+        entries.append(_entry("colorization", "video2video+local+global", seed, 10.0, psnr=20.0 + seed, warping_error=a, tOF=0.1))
+        entries.append(_entry("colorization", "image2image", seed, 10.0, psnr=20.5 + seed, warping_error=b, tOF=0.2))
+    summary = summarize(entries)
+    mean, std, count = summary[("colorization", "image2image", 10.0)]["warping_error"]
+    assert count == 3 and mean == pytest.approx(2.0e-3) and std == pytest.approx(1.0e-4)
+    report = {
+        "budget": "t", "description": "d", "seeds": [0, 1, 2], "test_videos": 8, "machine": "m", "commit": "c",
+        "command": "x", "default_temporal_weight": 10.0, "tasks": ["colorization"],
+        "settings": ["image2image", "video2video+local+global"], "tradeoff_task": None, "cells": entries,
+    }
+    table = format_table(report)
+    assert "| colorization | warping_error: video2video+local+global better than image2image | +0.001 (spread 0.0001) | yes |" in table
+    # PSNR: 20.5+s against 21.0±1: a gap of -0.5 within a spread of 1
+    assert "psnr: video2video+local+global better than image2image | -0.5 (spread 1) | no (within the seed spread) |" in table
+
+
+def test_bad_options_exit_2_without_writing(tmp_path, capsys):
+    assert main(["--budget", "smoke", "--jobs", "-1", "--output", str(tmp_path / "a")]) == 2
+    assert main(["--budget", "smoke", "--data", "davis", str(tmp_path / "missing"), "--output", str(tmp_path / "b")]) == 2
+    assert main(["--budget", "smoke", "--data", "kitti", str(tmp_path), "--output", str(tmp_path / "c")]) == 2
+    assert not any(tmp_path.iterdir())
+    err = capsys.readouterr().err
+    assert "--jobs" in err and "--data davis" in err and "--data takes" in err
+
+
+@pytest.mark.slow
+def test_smoke_budget_end_to_end_with_figures(tmp_path):
+    assert main(["--budget", "smoke", "--output", str(tmp_path), "--jobs", "2", "--figures", "--quiet"]) == 0
+    report = json.loads((tmp_path / "table1-smoke.json").read_text())
+    assert len(report["cells"]) == len(plan_cells(BUDGETS["smoke"]))
+    for name in ("strip-colorization.png", "warping-error-segmentation.png", "tradeoff.png"):
+        assert (tmp_path / "figures" / name).stat().st_size > 1000
+
+
+def test_grid_on_a_davis_folder(tmp_path):
+    import torch
+
+    from v2v.data import synthetic_clip, write_davis_layout
+
+    sequences = {}
+    for index, name in enumerate(["bear", "goat"]):
+        clip = synthetic_clip(index, size=(32, 40), num_frames=6)
+        sequences[name] = (clip["frames"], (clip["masks"] > 0.5).to(torch.uint8))
+    root = write_davis_layout(tmp_path / "DAVIS", sequences, {"train": ["bear"], "val": ["goat"]})
+    budget = dataclasses.replace(
+        TINY, settings=("image2image",), tradeoff_task=None,
+        overrides=TINY.overrides + (f"data.flow.cache_dir={tmp_path / 'flows'}",),
+    )
+    report = reproduce(budget, tmp_path / "grid", jobs=0, data=("davis", str(root)), progress=False)
+    assert report["data"] == f"davis:{root}"
+    (entry,) = report["cells"]
+    assert entry["metrics"]["frames"] == 6.0  # the val sequence, whole
+    assert (tmp_path / "grid" / "cells" / Cell("colorization", "image2image", 0).name / "cell.json").is_file()

@@ -1,0 +1,579 @@
+"""``python -m v2v.reproduce``: the paper's Table 1 on every task, over seeds, and the trade-off study.
+
+Trains every setting of Table 1 (image2image, video2video, video2video+local,
+video2video+local+global) on every task (segmentation, colorization, superres) with the same data,
+steps and seeds, evaluates each run with :func:`v2v.evaluate.evaluate` on the same test videos, and
+writes the table. A trade-off study sweeps the weight of L_temporal (``loss.temporal_weight``; the
+temporal discriminator has no weight of its own: its decision is one of the two entries the
+adversarial loss averages) for the two settings that have it. Budgets are presets (:data:`BUDGETS`):
+
+- ``smoke``: a minute or two; CI runs it end to end so that the command cannot rot;
+- ``cpu``: the grid on a small CPU machine (2 cores: two single-thread runs side by side);
+- ``gpu``: a larger grid for one GPU.
+
+Everything lands in ``--output`` (default ``runs/reproduce-<budget>``): ``cells/<cell>/`` holds one
+cell's run (config, checkpoint) and evaluation, and ``cell.json`` once the cell is complete;
+``table1-<budget>.md`` and ``table1-<budget>.json`` are the table. A rerun skips complete cells;
+a cell without ``cell.json`` (interrupted) is deleted and trained again from scratch, so a
+result never mixes two attempts. ``--figures`` draws the pictures of ``docs/reproduction.md``.
+
+Example::
+
+    python -m v2v.reproduce --budget cpu --jobs 2
+    python -m v2v.reproduce --budget smoke --output /tmp/smoke
+    python -m v2v.reproduce --budget gpu --data davis /data/DAVIS
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from v2v.config import SETTINGS
+from v2v.data import TASKS
+
+__all__ = ["Budget", "BUDGETS", "Cell", "plan_cells", "run_cell", "summarize", "format_table", "reproduce", "main"]
+
+SETTING_ORDER = ("image2image", "video2video", "video2video+local", "video2video+local+global")
+"""Table 1's rows, in the paper's order."""
+
+TEMPORAL_SETTINGS = ("video2video+local", "video2video+local+global")
+"""The settings whose objective has a temporal weight (the trade-off study sweeps it)."""
+
+ACCURACY = {"segmentation": ("J", True), "colorization": ("psnr", True), "superres": ("psnr", True)}
+"""Per task: the accuracy metric of the table and whether higher is better."""
+
+STABILITY = ("warping_error", "tOF")
+"""Consistency metrics reported in every cell (lower is better); segmentation adds ``T``."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    """One preset of :func:`reproduce`: what is trained, for how long, and how it is evaluated.
+
+    Attributes:
+        name: the preset's name (``--budget``).
+        description: one line for the table's header.
+        base_config: the shipped config every cell starts from.
+        overrides: ``key=value`` overrides applied to every cell (data, steps, network size).
+        tasks, settings, seeds: the grid.
+        test_videos: test videos evaluated per cell.
+        test_frames: frames per test video (None: whole videos).
+        tradeoff_task: the task of the trade-off study (None: no study).
+        tradeoff_weights: temporal weights swept for :data:`TEMPORAL_SETTINGS`; the config's own
+            weight is one of the points and shares the grid's cells.
+        jobs: default number of cells trained at once.
+    """
+
+    name: str
+    description: str
+    base_config: str
+    overrides: tuple[str, ...]
+    tasks: tuple[str, ...] = TASKS
+    settings: tuple[str, ...] = SETTING_ORDER
+    seeds: tuple[int, ...] = (0, 1, 2)
+    test_videos: int = 8
+    test_frames: int | None = None
+    tradeoff_task: str | None = "colorization"
+    tradeoff_weights: tuple[float, ...] = ()
+    jobs: int = 1
+
+
+BUDGETS: dict[str, Budget] = {
+    "smoke": Budget(
+        name="smoke",
+        description="end-to-end check of the command (meaningless numbers): 20 steps, 48x48 clips",
+        base_config="quickstart",
+        overrides=(
+            "train.steps=20", "data.frame_size=[48,48]", "data.num_train_sequences=8", "data.num_val_sequences=2",
+            "data.eval_clip_length=6", "train.log_every=10", "train.image_every=20", "train.checkpoint_every=20",
+        ),
+        seeds=(0,),
+        test_videos=2,
+        tradeoff_weights=(5.0,),
+    ),
+    "cpu": Budget(
+        name="cpu",
+        description="the quickstart's data and networks (64x64 synthetic clips, `small` preset), 1000 steps per run",
+        base_config="quickstart",
+        overrides=("train.steps=1000", "data.num_val_sequences=8", "train.checkpoint_every=1000"),
+        seeds=(0, 1, 2),
+        test_videos=8,
+        tradeoff_weights=(10.0, 200.0),
+        jobs=2,
+    ),
+    "gpu": Budget(
+        name="gpu",
+        description="the paper's networks on 128x128 synthetic clips, 3000 steps per run (one GPU)",
+        base_config="quickstart",
+        overrides=(
+            "model.preset=paper", "data.frame_size=[128,128]", "train.steps=3000", "data.num_val_sequences=8",
+            "train.threads=0", "train.num_workers=4", "train.device=auto", "train.checkpoint_every=3000",
+        ),
+        seeds=(0, 1, 2),
+        test_videos=8,
+        tradeoff_weights=(10.0, 200.0),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One training run of the grid: a task, a setting, a seed and (for the study) a temporal weight.
+
+    ``temporal_weight`` is None for the config's own weight (the grid's cells).
+    """
+
+    task: str
+    setting: str
+    seed: int
+    temporal_weight: float | None = None
+
+    @property
+    def name(self) -> str:
+        """Folder name of the cell, unique within a grid."""
+        weight = "" if self.temporal_weight is None else f"-wt{self.temporal_weight:g}"
+        return f"{self.task}-{self.setting.replace('+', '_')}{weight}-s{self.seed}"
+
+
+def plan_cells(budget: Budget) -> list[Cell]:
+    """Every cell of ``budget``: the grid, then the trade-off study's extra weights."""
+    cells = [Cell(task, setting, seed) for task in budget.tasks for setting in budget.settings for seed in budget.seeds]
+    if budget.tradeoff_task is not None:
+        for setting in TEMPORAL_SETTINGS:
+            for weight in budget.tradeoff_weights:
+                cells += [Cell(budget.tradeoff_task, setting, seed, weight) for seed in budget.seeds]
+    return cells
+
+
+def cell_overrides(budget: Budget, cell: Cell, data: tuple[str, str] | None) -> list[str]:
+    """The ``key=value`` overrides that turn ``budget.base_config`` into ``cell``'s config."""
+    overrides = list(budget.overrides) + [f"task={cell.task}", f"setting={cell.setting}", f"seed={cell.seed}"]
+    if cell.temporal_weight is not None:
+        overrides.append(f"loss.temporal_weight={cell.temporal_weight}")
+    if data is not None:
+        source, root = data
+        overrides += [f"data.source={source}", f"data.root={root}", "data.frame_size=null"]
+    return overrides + ["train.progress=false", "train.val_videos=0", "train.run_name=run"]
+
+
+def _write_json(path: Path, value: Any) -> None:
+    from v2v.fileio import atomic_write_text
+
+    atomic_write_text(path, json.dumps(value, indent=2, allow_nan=False) + "\n")
+
+
+def _finite_or_none(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in metrics.items()}
+
+
+def run_cell(budget: Budget, cell: Cell, cell_dir: str, data: tuple[str, str] | None, threads: int) -> dict[str, Any]:
+    """Train and evaluate one cell in ``cell_dir``; returns (and writes) its ``cell.json`` entry.
+
+    A complete cell (``cell.json`` present) is read back, not recomputed; an incomplete one is
+    deleted first, so that the cell starts cleanly.
+    """
+    import torch
+
+    from v2v.config import load_config
+    from v2v.evaluate import EvaluateConfig, evaluate
+    from v2v.train.loop import train
+
+    folder = Path(cell_dir)
+    result_file = folder / "cell.json"
+    if result_file.is_file():
+        return json.loads(result_file.read_text())
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    if threads:
+        torch.set_num_threads(threads)
+    overrides = cell_overrides(budget, cell, data) + [f"train.runs_dir={folder}", f"train.threads={threads}"]
+    config = load_config(budget.base_config, overrides)
+    started = time.perf_counter()
+    train(config)
+    trained = time.perf_counter()
+    report = evaluate(
+        EvaluateConfig(
+            checkpoint=str(folder / "run"),
+            output_dir=str(folder / "eval"),
+            max_videos=budget.test_videos,
+            max_frames=budget.test_frames,
+            device=config.train.device,
+            progress=False,
+        )
+    )
+    entry = {
+        "task": cell.task,
+        "setting": cell.setting,
+        "seed": cell.seed,
+        "temporal_weight": config.loss.temporal_weight,
+        "steps": config.train.steps,
+        "train_seconds": round(trained - started, 1),
+        "eval_seconds": round(time.perf_counter() - trained, 1),
+        "commit": _commit(),
+        "metrics": _finite_or_none(dict(report["mean"])),
+    }
+    _write_json(result_file, entry)
+    return entry
+
+
+# --------------------------------------------------------------------------------------------------
+# The table.
+
+
+def _stats(values: list[float]) -> tuple[float, float, int]:
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    if not finite:
+        return math.nan, math.nan, 0
+    return float(np.mean(finite)), float(np.std(finite, ddof=1)) if len(finite) > 1 else 0.0, len(finite)
+
+
+def summarize(entries: list[dict[str, Any]]) -> dict[tuple[str, str, float], dict[str, tuple[float, float, int]]]:
+    """Mean, sample std and count over seeds of every metric, per ``(task, setting, temporal_weight)``."""
+    groups: dict[tuple[str, str, float], list[dict[str, Any]]] = {}
+    for entry in entries:
+        groups.setdefault((entry["task"], entry["setting"], entry["temporal_weight"]), []).append(entry["metrics"])
+    summary = {}
+    for key, rows in groups.items():
+        names = sorted({name for row in rows for name in row})
+        summary[key] = {name: _stats([row.get(name) for row in rows]) for name in names}
+    return summary
+
+
+def _cell_text(stats: tuple[float, float, int] | None, digits: str) -> str:
+    if stats is None or not math.isfinite(stats[0]):
+        return "n/a"
+    mean, std, count = stats
+    return f"{mean:{digits}} ± {std:{digits}}" if count > 1 else f"{mean:{digits}}"
+
+
+_DIGITS = {"psnr": ".2f", "J": ".3f", "F": ".3f", "T": ".3f", "warping_error": ".2e", "warping_error_target": ".2e", "tOF": ".3f"}
+
+
+def _ordering(summary, task: str, default_weight: float, metric: str, better_low: bool, first: str, second: str) -> str:
+    """Whether ``first`` beats ``second`` on ``metric`` by more than the seed spread."""
+    a = summary.get((task, first, default_weight), {}).get(metric)
+    b = summary.get((task, second, default_weight), {}).get(metric)
+    if a is None or b is None or not (math.isfinite(a[0]) and math.isfinite(b[0])):
+        return f"| {task} | {metric}: {first} vs {second} | n/a | |"
+    gap = (b[0] - a[0]) if better_low else (a[0] - b[0])
+    spread = max(a[1], b[1])
+    if min(a[2], b[2]) < 2:
+        return f"| {task} | {metric}: {first} better than {second} | {gap:+.3g} | n/a (one seed: no spread) |"
+    verdict = "yes" if gap > spread and gap > 0 else ("no (within the seed spread)" if abs(gap) <= spread else "no (the reverse)")
+    return f"| {task} | {metric}: {first} better than {second} | {gap:+.3g} (spread {spread:.2g}) | {verdict} |"
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """``table1-<budget>.md``: Table 1 per task (accuracy, consistency, mean ± std over seeds), the
+    orderings the paper claims with whether each gap exceeds the seed spread, and the study."""
+    entries = report["cells"]
+    summary = summarize(entries)
+    weight = report["default_temporal_weight"]
+    lines = [
+        f"# Table 1 reproduction: budget `{report['budget']}`",
+        "",
+        f"{report['description']}. Seeds {', '.join(map(str, report['seeds']))}; "
+        f"{report['test_videos']} test videos per cell; mean ± sample std over seeds.",
+        f"Machine: {report['machine']}. Commit `{report['commit']}`. Command: `{report['command']}`.",
+        "",
+        "Higher is better for PSNR, J and F; lower for warping error (`warping_error`, the mean squared",
+        "residual over valid pixels on [0, 1], flows of the input video), tOF and T. `warping_error_target`",
+        "is the ground truth's own warping error (interpolation error only).",
+    ]
+    for task in report["tasks"]:
+        accuracy = ["J", "F", "T"] if task == "segmentation" else ["psnr"]
+        columns = accuracy + ["warping_error", "tOF", "warping_error_target"]
+        lines += ["", f"## {task}", "", "| setting | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+        for setting in report["settings"]:
+            stats = summary.get((task, setting, weight), {})
+            lines.append(f"| {setting} | " + " | ".join(_cell_text(stats.get(c), _DIGITS[c]) for c in columns) + " |")
+    lines += ["", "## Orderings", "", "| task | claim | gap | beyond the seed spread? |", "|---|---|---|---|"]
+    for task in report["tasks"]:
+        metric, _ = ACCURACY[task]
+        for first, second in (("video2video+local+global", "image2image"), ("video2video+local", "video2video"),
+                              ("video2video+local+global", "video2video+local")):
+            lines.append(_ordering(summary, task, weight, "warping_error", True, first, second))
+        lines.append(_ordering(summary, task, weight, metric, False, "video2video+local+global", "image2image"))
+    study = report.get("tradeoff_task")
+    if study:
+        metric, _ = ACCURACY[study]
+        lines += ["", f"## Trade-off study ({study}, `loss.temporal_weight`)", "",
+                  f"| setting | temporal weight | {metric} | warping_error | tOF |", "|---|---|---|---|---|"]
+        keys = sorted(k for k in summary if k[0] == study)
+        for _, setting, w in sorted(keys, key=lambda k: (SETTING_ORDER.index(k[1]), k[2])):
+            stats = summary[(study, setting, w)]
+            shown = f"{w:g}" if setting in TEMPORAL_SETTINGS else "-"
+            lines.append(f"| {setting} | {shown} | {_cell_text(stats.get(metric), _DIGITS[metric])} | "
+                         f"{_cell_text(stats.get('warping_error'), '.2e')} | {_cell_text(stats.get('tOF'), '.3f')} |")
+    real = report.get("real_footage")
+    if real:
+        lines += _real_footage_lines(real)
+    return "\n".join(lines) + "\n"
+
+
+def _real_footage_lines(real: list[dict[str, Any]]) -> list[str]:
+    """The table's real-footage section: per setting, mean ± std over seeds of the per-clip means,
+    then the per-clip warping error of each setting (mean over seeds) beside the clip's own."""
+    clips = sorted({entry["clip"] for entry in real})
+    settings = [s for s in SETTING_ORDER if any(entry["setting"] == s for entry in real)]
+    keys = ("psnr", "warping_error", "warping_error_l1", "tOF", "flicker")
+    digits = {"psnr": ".2f", "warping_error": ".2e", "warping_error_l1": ".4f", "tOF": ".3f", "flicker": ".4f"}
+    lines = ["", f"## Real footage ({REAL_FOOTAGE_TASK}, {len(clips)} clips)", "",
+             "Each clip translated with `v2v.translate` by every seed's model and scored with `v2v.score` (protocol",
+             "`v2v`, DIS flows of the clip itself); PSNR against the clip. Per setting: mean ± std over seeds of the",
+             "mean over clips.", "", "| setting | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    for setting in settings:
+        per_seed: dict[int, list[dict[str, Any]]] = {}
+        for entry in real:
+            if entry["setting"] == setting:
+                per_seed.setdefault(entry["seed"], []).append(entry["metrics"])
+        cells = []
+        for key in keys:
+            seed_means = [float(np.mean([m[key] for m in rows if m.get(key) is not None])) for rows in per_seed.values()]
+            cells.append(_cell_text(_stats(seed_means), digits[key]))
+        lines.append(f"| {setting} | " + " | ".join(cells) + " |")
+    lines += ["", "Warping error per clip (mean over seeds):", "",
+              "| clip | " + " | ".join(settings) + " | the clip itself |", "|---" * (len(settings) + 2) + "|"]
+    for clip in clips:
+        row = [Path(clip).name]
+        for setting in settings:
+            values = [e["metrics"]["warping_error"] for e in real if e["clip"] == clip and e["setting"] == setting]
+            row.append(f"{np.mean(values):.2e}")
+        own = [e["reference"]["warping_error"] for e in real if e["clip"] == clip]
+        row.append(f"{own[0]:.2e}")
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
+REAL_FOOTAGE_TASK = "colorization"
+"""The task scored on real clips: its target is the clip itself, so accuracy is measurable too."""
+
+
+def score_real_footage(report: dict[str, Any], output: Path, clips: list[Path], *, progress: bool = False) -> list[dict[str, Any]]:
+    """Translate every real clip with every :data:`REAL_FOOTAGE_TASK` cell of the grid (the
+    default temporal weight) through ``v2v.translate`` and score it with ``v2v.score``'s default
+    protocol (flows of the clip itself) and PSNR against the clip.
+
+    Args:
+        report: the grid's report (:func:`reproduce`).
+        output: the grid's folder; translations and their scores go to ``output/real/``, and a
+            clip already scored for a cell is read back, not recomputed.
+        clips: video files or frame folders of real footage (RGB).
+
+    Returns:
+        One entry per cell and clip: ``task``, ``setting``, ``seed``, ``clip``, ``metrics``
+        (``psnr``, ``warping_error``, ``warping_error_l1``, ``tOF``, ``flicker``) and
+        ``reference`` (the clip's own warping error and flicker: what a perfectly consistent
+        output would score).
+    """
+    from v2v import metrics
+    from v2v.data.video_io import read_video
+    from v2v.score import score_videos
+    from v2v.translate import TranslateConfig, translate
+
+    default = report["default_temporal_weight"]
+    entries = []
+    for entry in report["cells"]:
+        if entry["task"] != REAL_FOOTAGE_TASK or entry["temporal_weight"] != default:
+            continue
+        cell = Cell(entry["task"], entry["setting"], entry["seed"])
+        run_dir = output / "cells" / cell.name / "run"
+        for clip in clips:
+            if not clip.exists():
+                raise FileNotFoundError(f"--real-video {clip} does not exist (expected a video file or a folder of frames)")
+            folder = output / "real" / cell.name
+            result_file = folder / f"{clip.stem}.json"
+            if result_file.is_file():
+                entries.append(json.loads(result_file.read_text()))
+                continue
+            translated = folder / clip.stem
+            folder.mkdir(parents=True, exist_ok=True)
+            translate(TranslateConfig(checkpoint=str(run_dir), input=str(clip), output=str(translated),
+                                      overwrite=True, progress=progress, device="cpu"))
+            scored = score_videos([str(translated), str(clip)], str(clip), progress=progress)
+            produced, _ = read_video(translated)
+            original, _ = read_video(clip)
+            psnr = metrics.psnr(produced, original)
+            keys = ("warping_error", "warping_error_l1", "tOF", "flicker")
+            result = {
+                "task": cell.task, "setting": cell.setting, "seed": cell.seed, "clip": str(clip),
+                "frames": scored["videos"][0]["frames"],
+                "metrics": _finite_or_none({"psnr": float(psnr), **{k: scored["videos"][0][k] for k in keys}}),
+                "reference": _finite_or_none({k: scored["videos"][1][k] for k in ("warping_error", "flicker")}),
+            }
+            _write_json(result_file, result)
+            entries.append(result)
+    return entries
+
+
+def _commit() -> str:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                             cwd=Path(__file__).resolve().parent).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
+                               cwd=Path(__file__).resolve().parent).stdout.strip()
+        return sha + ("+uncommitted" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _machine() -> str:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
+    return f"{cpu}, {os.cpu_count()} cores{gpu}, torch {torch.__version__}, Python {platform.python_version()}"
+
+
+def reproduce(budget: Budget, output: Path, *, jobs: int, data: tuple[str, str] | None = None,
+              real_clips: list[Path] | None = None, command: str = "", progress: bool = True) -> dict[str, Any]:
+    """Run (or finish) every cell of ``budget`` under ``output`` and write the table.
+
+    Args:
+        budget: the preset.
+        output: the grid's folder (created; complete cells in it are kept).
+        jobs: cells trained at once, each in its own process with one thread (0 or 1: in this
+            process, with torch's default threads when ``jobs`` is 0).
+        data: ``("davis", root)`` to train and test on a DAVIS 2017 folder instead of the
+            synthetic clips.
+        real_clips: real videos (files or frame folders) to translate and score with every
+            :data:`REAL_FOOTAGE_TASK` cell (:func:`score_real_footage`).
+        command: the command line recorded in the table.
+
+    Returns:
+        The report written to ``table1-<budget>.json``.
+    """
+    from tqdm import tqdm
+
+    from v2v.config import load_config
+
+    cells = plan_cells(budget)
+    default_weight = load_config(budget.base_config, list(budget.overrides)).loss.temporal_weight
+    if budget.tradeoff_task is not None and budget.tradeoff_task not in budget.tasks:
+        raise ValueError(f"tradeoff_task {budget.tradeoff_task!r} is not one of the budget's tasks {budget.tasks}")
+    output.mkdir(parents=True, exist_ok=True)
+    entries: dict[Cell, dict[str, Any]] = {}
+    bar = tqdm(total=len(cells), desc=f"reproduce {budget.name}", unit="cell", disable=not progress)
+    threads = 1 if jobs >= 1 else 0
+    if jobs <= 1:
+        for cell in cells:
+            entries[cell] = run_cell(budget, cell, str(output / "cells" / cell.name), data, threads)
+            bar.update(1)
+    else:
+        import multiprocessing
+
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(run_cell, budget, cell, str(output / "cells" / cell.name), data, threads): cell
+                       for cell in cells}
+            for future in as_completed(futures):
+                entries[futures[future]] = future.result()
+                bar.update(1)
+    bar.close()
+    report = {
+        "command": command,
+        "commit": _commit(),
+        "machine": _machine(),
+        "budget": budget.name,
+        "description": budget.description,
+        "base_config": budget.base_config,
+        "overrides": list(budget.overrides),
+        "data": "synthetic" if data is None else f"{data[0]}:{data[1]}",
+        "tasks": list(budget.tasks),
+        "settings": list(budget.settings),
+        "seeds": list(budget.seeds),
+        "test_videos": budget.test_videos,
+        "default_temporal_weight": default_weight,
+        "tradeoff_task": budget.tradeoff_task,
+        "cells": [entries[cell] for cell in cells],
+    }
+    if real_clips:
+        report["real_footage"] = score_real_footage(report, output, real_clips, progress=progress)
+    _write_json(output / f"table1-{budget.name}.json", report)
+    from v2v.fileio import atomic_write_text
+
+    atomic_write_text(output / f"table1-{budget.name}.md", format_table(report))
+    return report
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m v2v.reproduce",
+        description="Train and evaluate every setting of the paper's Table 1 on every task over seeds, plus a "
+        "temporal-weight trade-off study; writes table1-<budget>.md and .json.",
+    )
+    parser.add_argument("--budget", choices=sorted(BUDGETS), default="cpu", help="preset (default: cpu)")
+    parser.add_argument("--output", default=None, help="grid folder (default: runs/reproduce-<budget>)")
+    parser.add_argument("--jobs", type=int, default=None, help="cells trained at once (default: the budget's)")
+    parser.add_argument("--data", nargs=2, metavar=("davis", "PATH"), default=None,
+                        help="train and test on a DAVIS 2017 folder instead of the bundled synthetic clips")
+    parser.add_argument("--real-video", nargs="+", default=None, metavar="CLIP",
+                        help=f"real clips (video files or frame folders) to translate with every {REAL_FOOTAGE_TASK} cell "
+                        "and score (flows of the clip itself)")
+    parser.add_argument("--figures", action="store_true",
+                        help="also draw the strips, the per-frame warping error and the trade-off plot into OUTPUT/figures")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status (0 success, 2 bad options or data)."""
+    args = _parser().parse_args(argv)
+    budget = BUDGETS[args.budget]
+    jobs = budget.jobs if args.jobs is None else args.jobs
+    if jobs < 0:
+        print(f"error: --jobs must be >= 0, got {jobs}", file=sys.stderr)
+        return 2
+    data = None
+    if args.data is not None:
+        source, root = args.data
+        if source != "davis":
+            print(f"error: --data takes 'davis PATH', got {source!r}", file=sys.stderr)
+            return 2
+        if not Path(root).is_dir():
+            print(f"error: --data davis: {root} is not a folder (a DAVIS 2017 folder with JPEGImages/ and "
+                  "Annotations/)", file=sys.stderr)
+            return 2
+        data = ("davis", root)
+    output = Path(args.output or f"runs/reproduce-{budget.name}")
+    command = "python -m v2v.reproduce " + " ".join(argv if argv is not None else sys.argv[1:])
+    try:
+        real_clips = [Path(clip) for clip in args.real_video] if args.real_video else None
+        report = reproduce(budget, output, jobs=jobs, data=data, real_clips=real_clips, command=command.strip(),
+                           progress=not args.quiet)
+        if args.figures:
+            from v2v.figures import draw_figures
+
+            draw_figures(report, output, output / "figures")
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(format_table(report))
+    print(f"wrote {output}/table1-{budget.name}.md and .json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
