@@ -39,6 +39,8 @@ __all__ = [
     "list_frame_files",
     "FrameFolderReader",
     "VideoFileReader",
+    "rotation_quarter_turns",
+    "upright",
     "open_video_reader",
     "read_video",
     "VideoWriter",
@@ -156,6 +158,42 @@ def _open_container(path: Path):
         raise ValueError(f"cannot open video {path}: {error}") from error
 
 
+def rotation_quarter_turns(degrees: float) -> int:
+    """Counter-clockwise ``degrees`` (a display rotation, any sign) as 0, 90, 180 or 270 degrees.
+
+    Raises:
+        ValueError: not within 1 degree of a multiple of 90 (frames cannot be turned losslessly).
+    """
+    quarter = round(degrees / 90)
+    if abs(degrees - 90 * quarter) > 1:
+        raise ValueError(f"display rotation of {degrees} degrees is not a multiple of 90; only quarter turns are supported")
+    return (90 * quarter) % 360
+
+
+def upright(image: np.ndarray, rotation: int) -> np.ndarray:
+    """``image`` ``[H, W, ...]`` turned counter-clockwise by ``rotation`` degrees (0/90/180/270)."""
+    if rotation not in (0, 90, 180, 270):
+        raise ValueError(f"rotation must be 0, 90, 180 or 270 degrees, got {rotation}")
+    return image if rotation == 0 else np.ascontiguousarray(np.rot90(image, k=rotation // 90))
+
+
+def _first_frame_rotation(container, path: Path) -> int:
+    """The display rotation of the first decoded frame (PyAV reads FFmpeg's display matrix side
+    data as ``VideoFrame.rotation``: counter-clockwise degrees); 0 for a file that has none."""
+    import av
+
+    try:
+        frame = next(container.decode(container.streams.video[0]), None)
+    except av.error.FFmpegError as error:
+        raise ValueError(f"cannot decode video {path} at frame 0: {error}") from error
+    if frame is None:
+        raise ValueError(f"video {path} has no decodable frame")
+    try:
+        return rotation_quarter_turns(frame.rotation)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+
+
 class VideoFileReader:
     """Streaming reader of a video file through PyAV.
 
@@ -164,13 +202,18 @@ class VideoFileReader:
 
     Attributes:
         fps: average frame rate (float).
-        frame_size: ``(H, W)`` of the video stream.
+        frame_size: ``(H, W)`` of the frames as yielded, i.e. upright (a portrait phone clip stored
+            as 1920x1080 with a 90 degree rotation is 1080x1920 here).
+        rotation: counter-clockwise degrees (0, 90, 180 or 270) by which the frames are turned to
+            stand upright, from the display matrix the file carries (what phones write); 0 when
+            there is none.
         num_frames: frame count stored in the container, or None when it does not say.
         audio_stream_info: ``{"codec", "sample_rate", "channels"}`` of the first audio stream, or
             None; pass the reader's ``path`` as ``audio_from`` to :class:`VideoWriter` to keep it.
 
-    Iterating decodes the first video stream from the start and yields ``uint8`` ``[H, W, 3]``
-    RGB frames; each iteration opens the file afresh, so a reader can be iterated again.
+    Iterating decodes the first video stream from the start and yields upright ``uint8``
+    ``[H, W, 3]`` RGB frames; each iteration opens the file afresh, so a reader can be iterated
+    again. Writers store no rotation, so frames written as read play upright.
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
@@ -184,9 +227,11 @@ class VideoFileReader:
             stream = container.streams.video[0]
             rate = stream.average_rate or stream.guessed_rate or stream.base_rate
             self.fps = float(rate) if rate else DEFAULT_FOLDER_FPS
-            self.frame_size = (int(stream.height), int(stream.width))
-            if self.frame_size[0] <= 0 or self.frame_size[1] <= 0:
+            if stream.height <= 0 or stream.width <= 0:
                 raise ValueError(f"{self.path}: video stream reports no frame size")
+            self.rotation = _first_frame_rotation(container, self.path)
+            turned = self.rotation in (90, 270)
+            self.frame_size = (int(stream.width), int(stream.height)) if turned else (int(stream.height), int(stream.width))
             self.num_frames = int(stream.frames) if stream.frames else None
             audio = container.streams.audio[0] if container.streams.audio else None
             self.audio_stream_info = (
@@ -207,7 +252,7 @@ class VideoFileReader:
             index = 0
             try:
                 for frame in container.decode(stream):
-                    image = frame.to_ndarray(format="rgb24")
+                    image = upright(frame.to_ndarray(format="rgb24"), self.rotation)
                     if image.shape[:2] != self.frame_size:
                         raise ValueError(
                             f"{self.path}: frame {index} is {image.shape[0]}x{image.shape[1]}, the stream "

@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
-from .cache import FlowCache
+from .cache import STORAGE_DTYPES, FlowCache
 from .providers import PROVIDERS, FlowProvider, make_flow_provider
 
-__all__ = ["FlowConfig", "FLOW_PROVIDER_CHOICES"]
+__all__ = ["FlowConfig", "FLOW_PROVIDER_CHOICES", "FLOW_CACHE_ENV", "default_cache_dir"]
 
 FLOW_PROVIDER_CHOICES = ("auto",) + tuple(PROVIDERS)
+
+FLOW_CACHE_ENV = "V2V_FLOW_CACHE"
+"""Environment variable naming the flow cache folder that ``cache_dir: auto`` uses."""
+
+
+def default_cache_dir() -> Path:
+    """The folder ``cache_dir: auto`` stands for: ``$V2V_FLOW_CACHE`` when set, else
+    ``$XDG_CACHE_HOME/v2v/flows``, else ``~/.cache/v2v/flows`` (one cache per user, whatever the
+    working directory, so train, evaluate and translate started anywhere share it)."""
+    if os.environ.get(FLOW_CACHE_ENV):
+        return Path(os.environ[FLOW_CACHE_ENV]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "v2v" / "flows"
 
 
 @dataclass
@@ -19,8 +34,13 @@ class FlowConfig:
     Attributes:
         provider: ``"auto"`` (``exact`` where the data has exact flow, i.e. synthetic clips, ``dis``
             otherwise), ``"exact"``, ``"dis"``, ``"tvl1"`` or ``"raft"``.
-        cache_dir: folder of the on-disk flow cache (relative paths are relative to the working
-            directory); None disables caching. Exact flows are never cached.
+        cache_dir: folder of the on-disk flow cache: ``"auto"`` (``$V2V_FLOW_CACHE``, else
+            ``$XDG_CACHE_HOME/v2v/flows``, else ``~/.cache/v2v/flows``), or a path (relative paths
+            are relative to the working directory); None disables caching. Exact flows are never
+            cached.
+        cache_dtype: how cached flows are stored: ``"float32"`` (exact) or ``"float16"`` (half the
+            disk; a rounding error below 1/64 px for displacements under 32 px). Loaded flows are
+            float32 either way; the two modes keep separate entries.
         dis_preset: OpenCV DIS preset: ``"ultrafast"``, ``"fast"`` or ``"medium"``.
         tvl1_attachment, tvl1_tightness, tvl1_num_warp, tvl1_num_iter: scikit-image TV-L1 settings.
         raft_weights: local RAFT state-dict file (required for ``raft``; nothing is downloaded).
@@ -30,7 +50,8 @@ class FlowConfig:
     """
 
     provider: str = "auto"
-    cache_dir: str | None = ".cache/v2v-flows"
+    cache_dir: str | None = "auto"
+    cache_dtype: str = "float32"
     dis_preset: str = "medium"
     tvl1_attachment: float = 15.0
     tvl1_tightness: float = 0.3
@@ -45,7 +66,9 @@ class FlowConfig:
         if self.provider not in FLOW_PROVIDER_CHOICES:
             raise ValueError(f"flow.provider must be one of {FLOW_PROVIDER_CHOICES}, got {self.provider!r}")
         if self.cache_dir is not None and (not isinstance(self.cache_dir, str) or not self.cache_dir):
-            raise ValueError(f"flow.cache_dir must be a non-empty path or None, got {self.cache_dir!r}")
+            raise ValueError(f"flow.cache_dir must be auto, a non-empty path or None, got {self.cache_dir!r}")
+        if self.cache_dtype not in STORAGE_DTYPES:
+            raise ValueError(f"flow.cache_dtype must be one of {list(STORAGE_DTYPES)}, got {self.cache_dtype!r}")
         if self.raft_weights is not None and (not isinstance(self.raft_weights, str) or not self.raft_weights):
             raise ValueError(f"flow.raft_weights must be a path or None, got {self.raft_weights!r}")
         # Settings are validated by the provider classes; build each once to fail early.
@@ -84,6 +107,13 @@ class FlowConfig:
         name = self.resolve(has_exact_flow)
         return make_flow_provider(name, **self.provider_settings(name))
 
+    def cache_root(self) -> Path | None:
+        """The cache folder ``cache_dir`` names (``auto`` resolved), or None when caching is off."""
+        if self.cache_dir is None:
+            return None
+        return default_cache_dir() if self.cache_dir == "auto" else Path(self.cache_dir).expanduser()
+
     def build_cache(self) -> FlowCache | None:
         """The configured cache, or None when ``cache_dir`` is None."""
-        return FlowCache(self.cache_dir) if self.cache_dir is not None else None
+        root = self.cache_root()
+        return FlowCache(root, storage_dtype=self.cache_dtype) if root is not None else None

@@ -269,3 +269,57 @@ def test_frame_to_uint8_forms_and_errors():
         frame_to_uint8(np.zeros((2, 2, 3), np.int32))
     with pytest.raises(TypeError):
         frame_to_uint8([[0]])
+
+
+def _write_rotated_clip(path, rotation, frames=3):
+    """A 32x64 clip whose left quarter is white, stored with a display rotation (as phones do)."""
+    import av
+
+    container = av.open(str(path), "w")
+    stream = container.add_stream("libx264" if "libx264" in av.codecs_available else "mpeg4", rate=10)
+    stream.width, stream.height, stream.pix_fmt = 64, 32, "yuv420p"
+    stream.set_display_rotation(rotation)
+    for _ in range(frames):
+        image = np.zeros((32, 64, 3), np.uint8)
+        image[:, :16] = 255
+        for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
+    container.close()
+
+
+@pytest.mark.parametrize("rotation, white", [(0, "left"), (90, "bottom"), (-90, "top"), (180, "right")])
+def test_rotation_metadata_is_honoured_and_the_output_plays_upright(tmp_path, rotation, white):
+    from v2v.data.video_io import VideoFileReader
+
+    source = tmp_path / "phone.mp4"
+    _write_rotated_clip(source, rotation)
+    reader = VideoFileReader(source)
+    assert reader.rotation == rotation % 360
+    assert reader.frame_size == ((64, 32) if rotation in (90, -90) else (32, 64))
+    frames = list(reader)
+    assert len(frames) == 3 and frames[0].shape == (*reader.frame_size, 3)
+    gray = frames[0].mean(axis=2)
+    quarter = {"left": gray[:, :8], "right": gray[:, -8:], "top": gray[:8], "bottom": gray[-8:]}
+    assert quarter[white].mean() > 200 and all(v.mean() < 100 for k, v in quarter.items() if k != white)
+    # Written back, the frames carry no rotation and read the same way up.
+    copy = tmp_path / "copy.mp4"
+    with VideoWriter(copy, fps=10) as writer:
+        for frame in frames:
+            writer.write(frame)
+    again = VideoFileReader(copy)
+    assert again.rotation == 0 and again.frame_size == reader.frame_size
+    assert np.abs(next(iter(again)).astype(int) - frames[0]).mean() < 8
+
+
+def test_rotation_helpers():
+    from v2v.data.video_io import rotation_quarter_turns, upright
+
+    assert [rotation_quarter_turns(d) for d in (0, 90, -90, 180, -180, 270, 89.6)] == [0, 90, 270, 180, 180, 270, 90]
+    with pytest.raises(ValueError, match="not a multiple of 90"):
+        rotation_quarter_turns(45)
+    image = np.arange(6).reshape(2, 3)
+    assert upright(image, 90).tolist() == [[2, 5], [1, 4], [0, 3]]  # counter-clockwise
+    with pytest.raises(ValueError, match="0, 90, 180 or 270"):
+        upright(image, 45)

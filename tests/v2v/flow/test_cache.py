@@ -130,3 +130,37 @@ def test_cache_guards(tmp_path):
         FlowCache(tmp_path).get_or_compute(torch.rand(3, 8, 8), DISFlowProvider())
     assert "FlowCache(" in repr(FlowCache(tmp_path))
     assert os.listdir(tmp_path) == ["file"]  # nothing created until the first write
+
+
+def test_float16_storage_halves_the_entry_and_returns_float32(tmp_path):
+    provider, clip = CountingDIS(), frames(t=2, h=48, w=64)
+    exact = FlowCache(tmp_path / "f32").get_or_compute(clip, provider)
+    half = FlowCache(tmp_path / "f16", storage_dtype="float16")
+    computed = half.get_or_compute(clip, provider)
+    loaded = half.get_or_compute(clip, provider)
+    assert half.misses == 1 and half.hits == 1
+    assert computed[0].dtype == loaded[0].dtype == torch.float32
+    assert torch.equal(computed[0], loaded[0]) and torch.equal(computed[1], loaded[1])  # a hit returns what the miss did
+    error = max(float((a - b).abs().max()) for a, b in zip(exact, loaded))
+    assert 0 < error <= float(exact[0].abs().max()) * 2**-11 + 1e-6  # float16's relative rounding
+    size = lambda root: sum(p.stat().st_size for p in entries(root))  # noqa: E731
+    assert size(tmp_path / "f16") < 0.6 * size(tmp_path / "f32")
+    # The two modes never read each other's entries.
+    assert half.key(clip, provider) != FlowCache(tmp_path).key(clip, provider)
+    with pytest.raises(ValueError, match="storage_dtype"):
+        FlowCache(tmp_path, storage_dtype="bfloat16")
+
+
+def test_float32_keys_are_those_of_the_first_cache_format(tmp_path):
+    """Caches written before the float16 mode existed stay valid."""
+    import hashlib
+    import json
+
+    clip, provider = frames(), DISFlowProvider()
+    identity = json.dumps({"format": 1, **provider.identity()}, sort_keys=True)
+    digest = hashlib.blake2b(digest_size=20)
+    digest.update(identity.encode())
+    array = clip.numpy()
+    digest.update(f"|{array.dtype}|{tuple(array.shape)}|".encode())
+    digest.update(array.tobytes())
+    assert FlowCache(tmp_path).key(clip, provider) == digest.hexdigest()

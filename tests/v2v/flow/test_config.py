@@ -44,3 +44,20 @@ def test_bad_values_are_clear_errors(kwargs, message):
 def test_exact_needs_exact_data():
     with pytest.raises(ValueError, match="needs a data set with exact flow"):
         FlowConfig(provider="exact").build_provider(has_exact_flow=False)
+
+
+def test_cache_dir_auto_is_the_users_cache_folder_and_the_environment_overrides_it(tmp_path, monkeypatch):
+    from v2v.flow.config import default_cache_dir
+
+    monkeypatch.delenv("V2V_FLOW_CACHE", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert FlowConfig().cache_root() == tmp_path / "home" / ".cache" / "v2v" / "flows"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_dir() == tmp_path / "xdg" / "v2v" / "flows"
+    monkeypatch.setenv("V2V_FLOW_CACHE", str(tmp_path / "env"))
+    cache = FlowConfig(cache_dtype="float16").build_cache()
+    assert cache.root == tmp_path / "env" and cache.storage_dtype == "float16"
+    assert FlowConfig(cache_dir=str(tmp_path / "mine")).cache_root() == tmp_path / "mine"  # the config wins
+    with pytest.raises(ValueError, match="cache_dtype"):
+        FlowConfig(cache_dtype="int8")
