@@ -1,5 +1,10 @@
 # One-command set-up: `make train` and `make test` create .venv, install torch and the
 # dependencies, build the extension, then run. Nothing else needs to be installed first.
+#
+# TORCH is the pip requirement for torch: the default is the CPU build this project is tested with
+# (`torch==2.13.0`, a CPU wheel where pip finds one locally; from PyPI, Linux wheels of torch are CUDA
+# builds). On a GPU machine: `make install TORCH="torch==2.14.1"` (a CUDA build from PyPI), then the
+# extension gets CUDA kernels when nvcc is found; `V2V_CUDA=1 make install ...` insists on them.
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -7,16 +12,27 @@ TORCH  ?= torch==2.13.0
 ARGS   ?=
 PYTEST_ARGS ?=
 
+# What the compiled extension depends on besides its sources: the installed torch (its dist-info
+# folder names the version and the local tag, +cpu or +cuXYZ), the requested TORCH, the CUDA switch,
+# the architecture list, and whether nvcc is found. The stamp's name records them, so changing any
+# of them (installing a CUDA toolkit, say) rebuilds.
+NVCC       := $(firstword $(wildcard $(CUDA_HOME)/bin/nvcc /usr/local/cuda/bin/nvcc) $(shell command -v nvcc 2>/dev/null))
+KEY_SH      = printf '%s|%s|%s|%s|%s' "$$(ls -d $(VENV)/lib/python*/site-packages/torch-*.dist-info 2>/dev/null | head -n1 | xargs -r basename)" \
+                '$(TORCH)' '$(V2V_CUDA)' '$(TORCH_CUDA_ARCH_LIST)' '$(NVCC)' | cksum | cut -d' ' -f1
+BUILD_KEY  := $(shell $(KEY_SH))
+STAMP      := $(VENV)/.installed-$(BUILD_KEY)
+
 .PHONY: install train test test-slow bench clean-build
 
-$(VENV)/.installed: pyproject.toml setup.py $(wildcard csrc/*.* csrc/cpu/*.* csrc/cuda/*.*)
+$(STAMP): pyproject.toml setup.py MANIFEST.in $(wildcard csrc/*.* csrc/cpu/*.* csrc/cuda/*.*)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q "$(TORCH)" numpy setuptools wheel ninja
 	$(PY) -m pip install -q --no-build-isolation -e ".[test]"
 	$(PY) -c "import v2vcore; assert v2vcore.has_cpu_kernels(); print('v2vcore kernels: cpu', 'cuda' if v2vcore.has_cuda_kernels() else '(no cuda)')"
-	touch $@
+	rm -f $(VENV)/.installed $(VENV)/.installed-*
+	touch "$(VENV)/.installed-$$($(KEY_SH))"  # the key now that torch is installed
 
-install: $(VENV)/.installed
+install: $(STAMP)
 
 train: install
 	$(PY) -m v2v.train $(ARGS)
@@ -31,4 +47,4 @@ bench: install
 	$(PY) -m pytest benchmarks --benchmark-only $(PYTEST_ARGS)
 
 clean-build:
-	rm -rf build v2vcore/_C*.so $(VENV)/.installed
+	rm -rf build v2vcore/_C*.so $(VENV)/.installed $(VENV)/.installed-*

@@ -5,7 +5,10 @@ Environment:
     V2V_CUDA=1      build the CUDA kernels or fail (no silent CPU-only build)
     V2V_CUDA=0      CPU kernels only
     (unset)         CUDA kernels when torch has CUDA and nvcc is found
-    TORCH_CUDA_ARCH_LIST   GPU architectures; defaults to "8.0;9.0" (A100, H100/H200) when unset
+    TORCH_CUDA_ARCH_LIST   GPU architectures, e.g. "8.6" or "8.0;9.0+PTX". When unset: the
+                    architectures of the GPUs this machine has, else DEFAULT_CUDA_ARCHS for the
+                    nvcc found (every architecture it supports from Turing on, the newest also as
+                    PTX, which the driver JIT-compiles for GPUs newer than the list)
     V2V_DEBUG=1     -O0 -g, for gdb and sanitizers
     V2V_CXXFLAGS    extra C++ flags, e.g. "-march=native" for a build that only runs on this machine
 """
@@ -14,6 +17,8 @@ from __future__ import annotations
 
 import glob
 import os
+import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -30,6 +35,41 @@ from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, C
 ROOT = Path(__file__).resolve().parent
 CSRC = Path("csrc")  # setuptools wants source paths relative to the project root
 os.chdir(ROOT)
+
+# Architectures built when TORCH_CUDA_ARCH_LIST is unset and no GPU is visible, by nvcc's major
+# version: Turing (7.5: T4, RTX 20xx), Ampere (8.0: A100; 8.6: A10, RTX 30xx), Ada (8.9: L4, L40,
+# RTX 40xx), Hopper (9.0: H100, H200) and, from CUDA 12.8, Blackwell (10.0: B200; 12.0: RTX 50xx);
+# CUDA 12 still builds Volta (7.0: V100), CUDA 13 no longer does. The last entry also ships as PTX.
+DEFAULT_CUDA_ARCHS = {
+    11: "7.0;7.5;8.0;8.6;8.9;9.0+PTX",
+    12: "7.0;7.5;8.0;8.6;8.9;9.0+PTX",
+    (12, 8): "7.0;7.5;8.0;8.6;8.9;9.0;10.0;12.0+PTX",
+    13: "7.5;8.0;8.6;8.9;9.0;10.0;12.0+PTX",
+}
+
+
+def _nvcc_version() -> tuple[int, int]:
+    output = subprocess.run([str(Path(CUDA_HOME, "bin", "nvcc")), "--version"], capture_output=True, text=True).stdout
+    match = re.search(r"release (\d+)\.(\d+)", output)
+    if not match:
+        sys.exit(f"could not read nvcc's version from `nvcc --version`:\n{output}")
+    return int(match.group(1)), int(match.group(2))
+
+
+def _cuda_arch_list() -> str:
+    """TORCH_CUDA_ARCH_LIST if set, else this machine's GPUs, else DEFAULT_CUDA_ARCHS for nvcc."""
+    chosen = os.environ.get("TORCH_CUDA_ARCH_LIST", "").strip()
+    if chosen:
+        return chosen
+    if torch.cuda.is_available():
+        capabilities = sorted({torch.cuda.get_device_capability(i) for i in range(torch.cuda.device_count())})
+        return ";".join(f"{major}.{minor}" for major, minor in capabilities)
+    major, minor = _nvcc_version()
+    if major == 12 and minor >= 8:
+        return DEFAULT_CUDA_ARCHS[(12, 8)]
+    if major not in DEFAULT_CUDA_ARCHS:
+        sys.exit(f"nvcc {major}.{minor} has no default architecture list here; set TORCH_CUDA_ARCH_LIST")
+    return DEFAULT_CUDA_ARCHS[major]
 
 
 def _want_cuda() -> bool:
@@ -53,7 +93,7 @@ def _extension():
     debug = os.environ.get("V2V_DEBUG", "") == "1"
     opt = ["-O0", "-g"] if debug else ["-O3"]
     cxx_flags = [*opt, "-fopenmp", "-ffp-contract=off", "-Wall", "-Wno-unknown-pragmas", "-Wno-psabi", *os.environ.get("V2V_CXXFLAGS", "").split()]
-    sources = [str(CSRC / "ops.cpp"), *sorted(glob.glob(str(CSRC / "cpu" / "*.cpp")))]
+    sources = [*sorted(glob.glob(str(CSRC / "*.cpp"))), *sorted(glob.glob(str(CSRC / "cpu" / "*.cpp")))]
     common = dict(
         name="v2vcore._C",
         include_dirs=[str(ROOT / CSRC)],
@@ -61,13 +101,15 @@ def _extension():
         py_limited_api=True,
     )
     if _want_cuda():
-        os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "8.0;9.0")
+        archs = _cuda_arch_list()
+        os.environ["TORCH_CUDA_ARCH_LIST"] = archs  # what torch's build reads
         sources += sorted(glob.glob(str(CSRC / "cuda" / "*.cu")))
-        nvcc_flags = [*opt, "--fmad=false", "--expt-relaxed-constexpr", "-lineinfo", "-DV2V_WITH_CUDA"]
-        print(f"v2vcore: building CPU + CUDA kernels (arch {os.environ['TORCH_CUDA_ARCH_LIST']})")
+        defines = ["-DV2V_WITH_CUDA"]
+        nvcc_flags = [*opt, "--fmad=false", "--expt-relaxed-constexpr", "-lineinfo", *defines]
+        print(f"v2vcore: building CPU + CUDA kernels (arch {archs})")
         return CUDAExtension(
             sources=sources,
-            extra_compile_args={"cxx": [*cxx_flags, "-DV2V_WITH_CUDA"], "nvcc": nvcc_flags},
+            extra_compile_args={"cxx": [*cxx_flags, *defines], "nvcc": nvcc_flags},
             **common,
         )
     print("v2vcore: building CPU kernels only (no CUDA kernels)")

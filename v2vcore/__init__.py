@@ -5,7 +5,15 @@
 """
 
 from . import reference
-from .ops import consistency_mask, has_cpu_kernels, has_cuda_kernels, residual_error, warp
+from .ops import check_device, consistency_mask, has_cpu_kernels, has_cuda_kernels, residual_error, warp
 
-__all__ = ["residual_error", "warp", "consistency_mask", "has_cpu_kernels", "has_cuda_kernels", "reference"]
+__all__ = [
+    "residual_error",
+    "warp",
+    "consistency_mask",
+    "has_cpu_kernels",
+    "has_cuda_kernels",
+    "check_device",
+    "reference",
+]
 __version__ = "0.1.0"

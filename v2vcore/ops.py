@@ -21,7 +21,7 @@ except ImportError as error:  # the extension was not built, or was built agains
     _C = None
     _LOAD_ERROR = error
 
-__all__ = ["residual_error", "warp", "consistency_mask", "has_cpu_kernels", "has_cuda_kernels"]
+__all__ = ["residual_error", "warp", "consistency_mask", "has_cpu_kernels", "has_cuda_kernels", "check_device"]
 
 _PADDINGS = ("zeros", "border")
 _REBUILD = "pip install --no-build-isolation -e ."
@@ -35,6 +35,42 @@ def has_cpu_kernels() -> bool:
 def has_cuda_kernels() -> bool:
     """True when the compiled extension was built with its CUDA kernels."""
     return _C is not None and bool(torch.ops.v2vcore.built_with_cuda())
+
+
+def check_device(device: torch.device | str) -> None:
+    """Raise ``RuntimeError`` naming the rebuild command unless the compiled ops can run on ``device``.
+
+    For a CUDA device this runs one tiny kernel there, so that a build without a kernel image (or
+    PTX) for that GPU's architecture fails here, before any heavy work, rather than at the first op
+    call of a run with "no kernel image is available".
+
+    Args:
+        device: a ``torch.device`` or its string, e.g. ``"cpu"``, ``"cuda"``, ``"cuda:1"``.
+    """
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(
+            f"v2vcore.check_device: device must be a torch.device or a string like 'cuda:0', got {device!r}"
+        ) from error
+    _require_kernels("check_device", device)
+    if device.type != "cuda":
+        return
+    if not torch.cuda.is_available():
+        raise RuntimeError(f"v2vcore.check_device: device {device} requested, but torch.cuda.is_available() is False")
+    flow = torch.zeros(1, 2, 1, 1, device=device)
+    try:
+        torch.ops.v2vcore.consistency_mask(flow, flow, False)
+        torch.cuda.synchronize(device)
+    except RuntimeError as error:
+        if "no kernel image" not in str(error) and "invalid device function" not in str(error):
+            raise
+        major, minor = torch.cuda.get_device_capability(device)
+        raise RuntimeError(
+            f"v2vcore: the CUDA kernels were not built for {torch.cuda.get_device_name(device)} (compute "
+            f"capability {major}.{minor}). Rebuild them for this GPU: "
+            f"`TORCH_CUDA_ARCH_LIST={major}.{minor} V2V_CUDA=1 {_REBUILD}`."
+        ) from None
 
 
 def _require_kernels(function: str, device: torch.device) -> None:
@@ -197,3 +233,25 @@ if _C is not None:
         return torch.ops.v2vcore.warp_backward(grad_output, flow, ctx.padding), None, None, None
 
     torch.library.register_autograd("v2vcore::warp", _warp_backward, setup_context=_warp_setup)
+
+    # The backward ops have no derivative formula of their own. Registering one that raises makes a
+    # double backward (a gradient penalty through the op, say) fail loudly, instead of PyTorch's
+    # warning about a missing autograd kernel and a silently dropped term.
+    def _no_double_backward(op_name: str):
+        def backward(ctx, *grads):
+            raise RuntimeError(
+                f"v2vcore.{op_name}: double backward (a gradient of its gradient, e.g. "
+                "torch.autograd.grad(..., create_graph=True) followed by another backward) is not "
+                f"supported; use v2vcore.reference.{op_name}, which is plain PyTorch, for that term"
+            )
+
+        return backward
+
+    torch.library.register_autograd(
+        "v2vcore::residual_error_backward",
+        _no_double_backward("residual_error"),
+        setup_context=lambda ctx, inputs, output: None,
+    )
+    torch.library.register_autograd(
+        "v2vcore::warp_backward", _no_double_backward("warp"), setup_context=lambda ctx, inputs, output: None
+    )

@@ -504,6 +504,40 @@ def test_backward_op_rejects_bad_arguments():
         torch.ops.v2vcore.residual_error_backward(grad, flow[:, :1], torch.zeros(1, 2, 1, 4, 5, dtype=torch.bool))
 
 
+@pytest.mark.parametrize("op_name", ["residual_error", "warp"])
+def test_double_backward_is_a_clear_error(op_name):
+    video = random_video(1, 3, 2, 6, 7, seed=60, dtype=torch.float64).requires_grad_(True)
+    flow_fwd, flow_bwd = random_flows(1, 2, 6, 7, seed=61)
+    if op_name == "residual_error":
+        out = v2vcore.residual_error(video, flow_fwd, flow_bwd)
+    else:
+        out = v2vcore.warp(video[:, 0], flow_bwd[:, 0])
+    # (out ** 2).sum(): the gradient fed to the backward op depends on the video, so it has a graph.
+    (grad,) = torch.autograd.grad((out**2).sum(), video, create_graph=True)
+    assert grad.requires_grad
+    with pytest.raises(RuntimeError, match=f"v2vcore.{op_name}: double backward .* is not supported"):
+        grad.sum().backward()
+
+
+def test_check_device_accepts_the_cpu_and_rejects_bad_devices(monkeypatch):
+    v2vcore.check_device("cpu")
+    v2vcore.check_device(torch.device("cpu"))
+    with pytest.raises(ValueError, match="device must be a torch.device or a string"):
+        v2vcore.check_device("not-a-device")
+    with pytest.raises(RuntimeError, match="no kernels for device 'mps'"):
+        v2vcore.check_device("mps")
+    monkeypatch.setattr(ops, "has_cuda_kernels", lambda: False)
+    with pytest.raises(RuntimeError, match="built without CUDA kernels.*V2V_CUDA=1 pip install --no-build-isolation"):
+        v2vcore.check_device("cuda:0")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without a GPU")
+def test_check_device_on_a_machine_without_a_gpu(monkeypatch):
+    monkeypatch.setattr(ops, "has_cuda_kernels", lambda: True)
+    with pytest.raises(RuntimeError, match=r"torch.cuda.is_available\(\) is False"):
+        v2vcore.check_device("cuda")
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 def test_mixed_devices_are_rejected():
     video, flow_fwd, flow_bwd = good_inputs()
