@@ -563,7 +563,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--flow", default="dis", choices=("dis", "tvl1", "raft"), help="flow provider (default dis)")
     parser.add_argument("--dis-preset", default="medium", choices=("ultrafast", "fast", "medium"), help="OpenCV DIS preset (default medium)")
     parser.add_argument("--raft-weights", default=None, help="local RAFT state-dict file (required by --flow raft; nothing is downloaded)")
-    parser.add_argument("--flow-cache", default=".cache/v2v-flows", help="flow cache folder (default .cache/v2v-flows)")
+    parser.add_argument("--flow-cache", default="auto",
+                        help="flow cache folder (default auto: $V2V_FLOW_CACHE, else $XDG_CACHE_HOME/v2v/flows, else ~/.cache/v2v/flows)")
     parser.add_argument("--no-flow-cache", action="store_true", help="compute every flow, store none")
     parser.add_argument("--no-tof", action="store_true", help="skip tOF (no flows of the outputs are computed, except for output-flow)")
     parser.add_argument("--max-frames", type=int, default=None, help="score only the first N frames of every video")

@@ -52,6 +52,9 @@ class TranslateConfig:
         overwrite: replace an existing output (on success only).
         progress: show a progress bar.
         precision: ``"fp32"``, or ``"bf16"`` to run the generator under bfloat16 autocast (CUDA).
+        score: also score the written video's temporal consistency against the input while
+            streaming (``v2v.score``'s default protocol: DIS flows of the input, through the default
+            flow cache, ``FlowConfig.cache_dir = "auto"``); the numbers land in :attr:`TranslateResult.scores`.
     """
 
     checkpoint: str
@@ -65,11 +68,16 @@ class TranslateConfig:
     overwrite: bool = False
     progress: bool = True
     precision: str = "fp32"
+    score: bool = False
 
 
 @dataclass
 class TranslateResult:
-    """What a run wrote: the output path, frame count, frame rate, cut positions and speed."""
+    """What a run wrote: the output path, frame count, frame rate, cut positions and speed.
+
+    ``scores`` is the report of :meth:`v2v.score.StreamScorer.report` when the run was asked to
+    score (``TranslateConfig.score``), else None.
+    """
 
     output: Path
     frames: int
@@ -77,6 +85,7 @@ class TranslateResult:
     cuts: list[int] = field(default_factory=list)
     seconds: float = 0.0
     audio: bool = False
+    scores: dict | None = None
 
 
 def _check_paths(config: TranslateConfig) -> tuple[Path, Path]:
@@ -141,6 +150,14 @@ def translate(config: TranslateConfig) -> TranslateResult:
         total = min(total, config.max_frames)
     autocast = torch.bfloat16 if config.precision == "bf16" else None
     translator = StreamingTranslator(generator, device, autocast)
+    scorer = None
+    if config.score:
+        from v2v.data.video_io import frame_to_uint8
+        from v2v.flow import FlowConfig
+        from v2v.score import DEFAULT_PROTOCOL, StreamScorer
+
+        flow_config = FlowConfig(provider="dis")
+        scorer = StreamScorer(DEFAULT_PROTOCOL, flow_config.build_provider(has_exact_flow=False), flow_config.build_cache())
 
     started = time.perf_counter()
     written = 0
@@ -151,6 +168,8 @@ def translate(config: TranslateConfig) -> TranslateResult:
             new_shot = detector.update(image) if detector is not None else False
             model_input = task.input(torch.from_numpy(image).permute(2, 0, 1))
             frame = task.display(translator.step(model_input, new_shot))
+            if scorer is not None:  # the output as the writer stores it (8-bit, before side-by-side)
+                scorer.update([frame_to_uint8(frame)], image)
             if config.side_by_side:
                 frame = torch.cat([_as_rgb(to_unit_range(model_input).clamp(0, 1)), _as_rgb(frame)], dim=2)
             writer.write(frame)
@@ -160,7 +179,9 @@ def translate(config: TranslateConfig) -> TranslateResult:
             raise ValueError(f"--input {source} has no frames to translate")
     bar.close()
     elapsed = time.perf_counter() - started
-    return TranslateResult(destination, written, reader.fps, list(detector.cuts) if detector else [], elapsed, audio_from is not None)
+    scores = scorer.report([str(destination)], str(source)) if scorer is not None else None
+    return TranslateResult(destination, written, reader.fps, list(detector.cuts) if detector else [], elapsed,
+                           audio_from is not None, scores)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -185,6 +206,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
                         help="fp32 (default), or bf16 autocast for the generator (fastest on recent GPUs)")
+    parser.add_argument("--score", action="store_true",
+                        help="also print the written video's temporal consistency against the input (python -m v2v.score's "
+                        "default protocol, computed while streaming)")
     return parser
 
 
@@ -203,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         overwrite=args.overwrite,
         progress=not args.quiet,
         precision=args.precision,
+        score=args.score,
     )
     try:
         result = translate(config)
@@ -216,6 +241,10 @@ def main(argv: list[str] | None = None) -> int:
     cuts = f", scene cuts before frames {result.cuts}" if result.cuts else ""
     audio = ", audio kept" if result.audio else ""
     print(f"wrote {result.output}: {result.frames} frames at {result.fps:g} fps ({speed:.1f} frames/s{cuts}{audio})")
+    if result.scores is not None:
+        from v2v.score import format_table
+
+        print(format_table(result.scores))
     return 0
 
 

@@ -391,3 +391,27 @@ def test_a_long_video_is_scored_in_flat_memory(tmp_path):
     print(f"peak RSS: 300 frames {short_peak / 2**20:.1f} MiB ({short_seconds:.1f} s), "
           f"3000 frames {long_peak / 2**20:.1f} MiB ({long_seconds:.1f} s), growth {growth / 2**20:.2f} MiB")
     assert growth < 8 * 2**20
+
+
+# -- translate --score -----------------------------------------------------------------------------
+
+
+def test_translate_score_prints_what_v2v_score_computes_on_the_written_video(tmp_path, monkeypatch, capsys):
+    from _run_fixtures import make_run
+
+    from v2v.translate import main as translate_main
+
+    monkeypatch.setenv("V2V_FLOW_CACHE", str(tmp_path / "cache"))  # where the default flow cache lands
+    run = make_run(tmp_path / "run", "colorization")
+    rng = np.random.default_rng(0)
+    texture = (rng.random((32, 60, 3)) * 255).astype(np.uint8)
+    source = _write_folder(tmp_path / "input", [texture[:, t : t + 40] for t in range(6)])
+    output = tmp_path / "output"
+    assert translate_main(["--checkpoint", str(run), "--input", str(source), "--output", str(output), "--quiet", "--score"]) == 0
+    printed = capsys.readouterr().out
+    assert "protocol v2v" in printed and "warping_error" in printed and str(output) in printed
+    # the same numbers from the written frames, read back
+    expected = score_videos([str(output)], str(source))["videos"][0]
+    row = next(line for line in printed.splitlines() if line.startswith(str(output)))
+    values = [float(cell) for cell in row.split()[2:]]
+    assert values == pytest.approx([expected[key] for key in ("warping_error", "warping_error_l1", "tOF", "flicker")], rel=1e-5)
