@@ -291,7 +291,14 @@ def main(argv: list[str] | None = None) -> int:
             exact_ties=args.exact_ties, tof_flow=args.tof_flow, psnr_crop_border=args.psnr_crop_border,
             workers=args.workers, progress=not args.quiet,
         )
+        import v2vcore
+        from v2v.inference import resolve_device
+
+        v2vcore.check_device(resolve_device(config.device))  # before any heavy work
         report = evaluate(config)
+    except RuntimeError as error:  # check_device: no kernels for the device
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -541,6 +541,15 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status (0 success, 2 bad options or data)."""
     args = _parser().parse_args(argv)
+    try:  # before any heavy work: the cells train on device "auto" and score on the CPU
+        import v2vcore
+        from v2v.inference import resolve_device
+
+        v2vcore.check_device(resolve_device("auto"))
+        v2vcore.check_device("cpu")
+    except (RuntimeError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     budget = BUDGETS[args.budget]
     jobs = budget.jobs if args.jobs is None else args.jobs
     if jobs < 0:

@@ -598,6 +598,13 @@ def main(argv: list[str] | None = None) -> int:
         result could not be written.
     """
     args = _parser().parse_args(argv)
+    try:  # before any heavy work: the metrics run the compiled op on the CPU
+        import v2vcore
+
+        v2vcore.check_device("cpu")
+    except RuntimeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     try:
         from v2v.flow import FlowConfig
 

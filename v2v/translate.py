@@ -229,6 +229,14 @@ def main(argv: list[str] | None = None) -> int:
         precision=args.precision,
         score=args.score,
     )
+    try:  # before any heavy work: the compiled op must have kernels for the device
+        import v2vcore
+        from v2v.inference import resolve_device
+
+        v2vcore.check_device(resolve_device(config.device))
+    except (RuntimeError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     try:
         result = translate(config)
     except (FileNotFoundError, FileExistsError, ValueError) as error:

@@ -149,6 +149,14 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, FileNotFoundError, ValueError) as error:  # bad arguments, unreadable checkpoint
         print(f"error: {error}", file=sys.stderr)
         return 2
+    try:  # before any heavy work: the compiled op must have kernels for the run's device
+        import v2vcore
+        from v2v.inference import resolve_device
+
+        v2vcore.check_device(resolve_device(config.train.device))
+    except (ConfigError, RuntimeError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     try:
         if args.dry_run:
             _dry_run(config)
