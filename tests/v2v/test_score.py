@@ -397,9 +397,9 @@ def test_a_long_video_is_scored_in_flat_memory(tmp_path):
 
 
 def test_translate_score_prints_what_v2v_score_computes_on_the_written_video(tmp_path, monkeypatch, capsys):
-    from _run_fixtures import make_run
-
     from v2v.translate import main as translate_main
+
+    from _run_fixtures import make_run
 
     monkeypatch.setenv("V2V_FLOW_CACHE", str(tmp_path / "cache"))  # where the default flow cache lands
     run = make_run(tmp_path / "run", "colorization")
