@@ -1,10 +1,10 @@
 """The run config: one home for defaults, YAML with base:, key=value overrides, strict keys and types."""
 
 import dataclasses
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from v2v import config as cfg
 from v2v.config import (
@@ -171,7 +171,7 @@ def test_unknown_keys_suggest_the_nearest_valid_one(override, suggestion):
 
 
 def test_the_reference_documents_every_key_from_the_dataclasses():
-    from v2v.config import all_keys, config_reference, config_to_dict, _flatten
+    from v2v.config import _flatten, all_keys, config_reference, config_to_dict
 
     reference = config_reference()
     assert [entry.key for entry in reference] == list(_flatten(config_to_dict(RunConfig())))  # every leaf, in order

@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from v2v.scene_cuts import DEFAULT_MIN_SHOT_LENGTH, DEFAULT_THRESHOLD, SceneCutDetector, luma_thumbnail, scene_change_score
+from v2v.scene_cuts import (
+    DEFAULT_MIN_SHOT_LENGTH,
+    DEFAULT_THRESHOLD,
+    SceneCutDetector,
+    luma_thumbnail,
+    scene_change_score,
+)
 
 
 def _texture(seed: int, height: int = 72, width: int = 96) -> np.ndarray:

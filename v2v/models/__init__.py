@@ -8,9 +8,9 @@
   a generator export (:mod:`v2v.models.checkpoint`: the checkpoint format, writers and readers).
 """
 
+from .checkpoint import find_checkpoint, list_checkpoints, load_generator, read_checkpoint, read_generator
 from .discriminator import PatchDiscriminator, RecurrentPatchChannel, TwoChannelDiscriminator
 from .factory import build_discriminator, build_generator
-from .checkpoint import find_checkpoint, list_checkpoints, load_generator, read_checkpoint, read_generator
 from .generator import RecurrentUNet
 from .presets import PRESETS, ArchitecturePreset
 

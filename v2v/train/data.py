@@ -18,8 +18,8 @@ import signal
 from collections.abc import Iterator
 from typing import Any
 
-import torch
 import numpy as np
+import torch
 from torch.utils.data import DataLoader, Dataset
 
 __all__ = ["ResumableBatchSampler", "SeededClips", "collate_clips", "make_loader", "CLIP_KEYS"]

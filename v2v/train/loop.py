@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
+import yaml
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
-
-import torch.distributed as dist
-import yaml
 
 from v2v.config import RESUMABLE_KEYS, ConfigError, RunConfig, config_to_dict, diff_configs, save_config
 from v2v.data import build_dataset

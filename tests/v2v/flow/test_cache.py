@@ -6,8 +6,7 @@ import warnings
 import pytest
 import torch
 
-from v2v.flow import DISFlowProvider, ExactFlowProvider, FlowCache
-from v2v.flow import storage
+from v2v.flow import DISFlowProvider, ExactFlowProvider, FlowCache, storage
 
 
 class CountingDIS(DISFlowProvider):

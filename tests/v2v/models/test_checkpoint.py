@@ -10,7 +10,14 @@ import yaml
 from safetensors.torch import save_file
 
 from v2v.config import config_to_dict, load_config
-from v2v.models import build_generator, find_checkpoint, list_checkpoints, load_generator, read_checkpoint, read_generator
+from v2v.models import (
+    build_generator,
+    find_checkpoint,
+    list_checkpoints,
+    load_generator,
+    read_checkpoint,
+    read_generator,
+)
 from v2v.models.checkpoint import (
     best_checkpoint_path,
     capture_rng_state,

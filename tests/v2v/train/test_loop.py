@@ -6,10 +6,9 @@ import pytest
 import torch
 
 import v2vcore
-from v2v.config import SETTINGS
+from v2v.config import SETTINGS, ConfigError, load_config
 from v2v.data import TASKS, build_dataset
 from v2v.losses import residual_errors
-from v2v.config import ConfigError, load_config
 from v2v.models import build_discriminator, build_generator, list_checkpoints, read_checkpoint, read_generator
 from v2v.train import loop
 from v2v.train.data import collate_clips
