@@ -174,10 +174,12 @@ def pair_warping_errors(
     with torch.no_grad():
         if convention == "v2v":
             mask = v2vcore.consistency_mask(forward, backward).to(dtype)  # on frame t
-            residual = later - v2vcore.warp(earlier, backward)
+            # consistency_mask has checked both flows: a second check costs a device sync on CUDA.
+            residual = later - v2vcore.warp(earlier, backward, check_flow=False)
         else:
             mask = lai_reliable_mask(forward, backward).to(dtype)  # on frame t-1
-            residual = v2vcore.warp(later, forward, padding="border") - earlier
+            # lai_reliable_mask has checked the forward flow (its warp's flow): check it once.
+            residual = v2vcore.warp(later, forward, padding="border", check_flow=False) - earlier
     channels = earlier.shape[1]
     squared = (residual**2 * mask).sum(dim=(1, 2, 3)).double()
     absolute = (residual.abs() * mask).sum(dim=(1, 2, 3)).double()
