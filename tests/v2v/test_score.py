@@ -266,6 +266,11 @@ def test_davis_protocol_scores_mask_videos(tmp_path):
     assert perfect["T"] == pytest.approx(0.0, abs=1e-9)  # a translated disk has a stable shape
     assert empty["J"] == 0.0 and empty["F"] == 0.0 and np.isnan(empty["T"])
     assert len(perfect["per_frame"]["J"]) == count and len(perfect["per_frame"]["T"]) == count - 1
+    # an H.264 mask video (compression noise around the edges) still reads as masks
+    _write_folder(tmp_path / "perfect.mp4", [mask.astype(np.uint8) * 255 for mask in masks])
+    compressed = score_videos([str(tmp_path / "perfect.mp4")], str(tmp_path / "reference"), protocol="davis",
+                              target=str(tmp_path / "target"), tof=False)["videos"][0]
+    assert compressed["J"] > 0.98 and compressed["F"] > 0.98
     direct = MaskScorer()
     for mask in masks:
         direct.update(mask, mask)
