@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from v2v import metrics
-from v2v.data.tasks import ScoringOptions, Task, get_task, to_unit_range
+from v2v.data.tasks import DEFAULT_SCORING_OPTIONS, ScoringOptions, Task, get_task, to_unit_range
 
 __all__ = [
     "DEFAULT_TOF_FLOW",
@@ -153,7 +153,7 @@ def score_video(
     flow_fwd: torch.Tensor,
     flow_bwd: torch.Tensor,
     *,
-    options: ScoringOptions = ScoringOptions(),
+    options: ScoringOptions = DEFAULT_SCORING_OPTIONS,
     tof_flow: Any = None,
     executor: Executor | None = None,
 ) -> dict[str, float]:

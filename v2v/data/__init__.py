@@ -15,7 +15,13 @@ See ``docs/data.md``.
 from . import video_io
 from .augment import FLOW_KEYS, CropFlip, apply_crop_flip, random_crop_flip, sample_crop_flip
 from .config import DATA_SOURCES, SYNTHETIC_SPLITS, DataConfig
-from .datasets import DEFAULT_EVALUATION_SPLIT, DavisVideoDataset, SyntheticVideoDataset, build_dataset, precompute_flows
+from .datasets import (
+    DEFAULT_EVALUATION_SPLIT,
+    DavisVideoDataset,
+    SyntheticVideoDataset,
+    build_dataset,
+    precompute_flows,
+)
 from .davis import DavisSequence, read_annotation, scan_davis, write_davis_layout
 from .synthetic import GRAY_TEXTURE_NAMES, PHOTO_NAMES, SyntheticConfig, synthetic_clip
 from .tasks import (

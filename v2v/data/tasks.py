@@ -42,6 +42,7 @@ __all__ = [
     "T_PROTOCOLS",
     "Task",
     "ScoringOptions",
+    "DEFAULT_SCORING_OPTIONS",
     "get_task",
     "task_channels",
     "task_input",
@@ -84,6 +85,10 @@ class ScoringOptions:
             raise ValueError(f"t_protocol must be one of {T_PROTOCOLS}, got {self.t_protocol!r}")
         if isinstance(self.psnr_crop_border, bool) or not isinstance(self.psnr_crop_border, int) or self.psnr_crop_border < 0:
             raise ValueError(f"psnr_crop_border must be an int >= 0, got {self.psnr_crop_border!r}")
+
+
+DEFAULT_SCORING_OPTIONS = ScoringOptions()
+"""Consecutive-pair T, fast tie-breaking, no PSNR border: training validation's scoring."""
 
 
 def to_model_range(x: torch.Tensor) -> torch.Tensor:
@@ -228,7 +233,7 @@ class Task:
         output: torch.Tensor,
         target: torch.Tensor,
         input_video: torch.Tensor,
-        options: ScoringOptions = ScoringOptions(),
+        options: ScoringOptions = DEFAULT_SCORING_OPTIONS,
         executor: Executor | None = None,
     ) -> dict[str, float]:
         """The task's own metrics (:attr:`own_metrics`) of one video.

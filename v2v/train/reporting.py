@@ -24,6 +24,7 @@ from torch.utils.tensorboard.summary import hparams
 from tqdm import tqdm
 
 import v2vcore
+from v2v.data import to_unit_range
 from v2v.fileio import atomic_write_bytes, atomic_write_text
 from v2vcore.flow import flow_to_color
 
@@ -53,7 +54,7 @@ def to_rgb(frames: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"can show frames with 1 or 3 channels, got {channels}")
     frames = frames.detach().float().cpu()
     rgb = frames.expand(-1, 3, -1, -1) if channels == 1 else frames
-    return ((rgb + 1) * 0.5).clamp(0, 1)
+    return to_unit_range(rgb).clamp(0, 1)
 
 
 def downscale(frames: torch.Tensor, height: int) -> torch.Tensor:
@@ -107,7 +108,7 @@ def validation_strip(
     size = tuple(video.shape[-2:])
     gray = torch.full((1, 3, *size), 0.5)
     if frames >= 2:
-        unit = ((output.float() + 1) * 0.5).unsqueeze(0)
+        unit = to_unit_range(output.float()).unsqueeze(0)
         residual, mask = v2vcore.residual_error(unit, flow_fwd.float().unsqueeze(0), flow_bwd.float().unsqueeze(0), return_mask=True)
         heat = _heat(residual[0].abs().mean(dim=1) / RESIDUAL_SCALE)
         consistency = mask[0].float().expand(-1, 3, -1, -1)

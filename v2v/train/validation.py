@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from v2v.data import get_task
+from v2v.data.tasks import DEFAULT_SCORING_OPTIONS, get_task
 from v2v.inference import DEFAULT_TOF_FLOW, ScoringOptions, make_tof_flow, mean_scores, score_video, translate_video
 
 __all__ = ["ValidationResult", "validate"]
@@ -33,7 +33,7 @@ def validate(
     *,
     max_videos: int,
     max_frames: int,
-    options: ScoringOptions = ScoringOptions(),
+    options: ScoringOptions = DEFAULT_SCORING_OPTIONS,
     tof_flow: str = DEFAULT_TOF_FLOW,
 ) -> ValidationResult:
     """Translate and score the first videos of a data set in eval mode.
