@@ -38,6 +38,7 @@ train: install
 	$(PY) -m v2v.train $(ARGS)
 
 test: install
+	$(PY) -m ruff check .
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 test-slow: install

@@ -31,7 +31,7 @@ def _grad_norm(loss: torch.Tensor, parameters: list[torch.nn.Parameter]) -> floa
 
 def measure(run: str, clips: int) -> dict:
     """The terms, their gradient norms and the discriminator's decisions, averaged over ``clips``."""
-    from v2v.config import config_from_dict, resolve_config, RunConfig
+    from v2v.config import RunConfig, config_from_dict, resolve_config
     from v2v.data import build_dataset
     from v2v.losses import residual_errors, spatial_loss, temporal_loss
     from v2v.models import build_discriminator, build_generator, find_checkpoint, read_checkpoint

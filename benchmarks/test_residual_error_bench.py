@@ -15,11 +15,11 @@ import os
 
 import pytest
 import torch
+from conftest import requires_cuda, synchronize
 
 import v2vcore
 from v2vcore import reference
 
-from conftest import requires_cuda, synchronize
 from inputs import make_inputs, minimum_bytes
 
 CPU_SHAPES = [(1, 8, 6, 480, 854)]

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import requires_cuda, synchronize
 
 import v2vcore
 from v2vcore import reference
 
-from conftest import requires_cuda, synchronize
 from inputs import make_inputs
 
 CASES = [

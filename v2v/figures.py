@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from v2v.data import to_unit_range
+
 __all__ = ["draw_figures", "translate_clip"]
 
 STRIP_FRAMES = 6
@@ -44,17 +46,16 @@ def _pyplot():
 def translate_clip(run_dir: Path, frames: torch.Tensor) -> torch.Tensor:
     """Translate ``frames`` ``[T, Cin, H, W]`` (model range) with the run's generator, streaming as
     at test time; returns ``[T, Cout, H, W]`` in [-1, 1] on the CPU."""
-    from v2v.inference import stream_translate
+    from v2v.inference import translate_video
     from v2v.models import load_generator
 
     generator, _ = load_generator(run_dir, map_location="cpu")
-    generator.eval()
-    return torch.stack(list(stream_translate(generator, frames, torch.device("cpu"))))
+    return translate_video(generator, frames, torch.device("cpu"))
 
 
 def _display(frames: torch.Tensor) -> np.ndarray:
     """``[T, C, H, W]`` in [-1, 1] -> ``[T, H, W, 3]`` in [0, 1] (one channel shown as gray)."""
-    unit = ((frames.float() + 1) * 0.5).clamp(0, 1)
+    unit = to_unit_range(frames.float()).clamp(0, 1)
     if unit.shape[1] == 1:
         unit = unit.expand(-1, 3, -1, -1)
     return unit.permute(0, 2, 3, 1).numpy()
@@ -64,7 +65,7 @@ def _residual_maps(output: torch.Tensor, flow_fwd: torch.Tensor, flow_bwd: torch
     """``|O_t - warp(O_{t-1})|`` averaged over channels on [0, 1], zero where invalid: ``[T-1, H, W]``."""
     import v2vcore
 
-    unit = ((output.float() + 1) * 0.5).clamp(0, 1)
+    unit = to_unit_range(output.float()).clamp(0, 1)
     residual = v2vcore.residual_error(unit.unsqueeze(0), flow_fwd.unsqueeze(0), flow_bwd.unsqueeze(0))
     return residual[0].abs().mean(dim=1).numpy()
 
@@ -133,9 +134,9 @@ def draw_figures(report: dict[str, Any], output: Path, destination: Path) -> lis
         figure, axis = plt.subplots(figsize=(6.4, 3.2))
         pairs = np.arange(1, frames.shape[0])
         for setting in report["settings"]:
-            unit = ((outputs[setting] + 1) * 0.5).clamp(0, 1)
+            unit = to_unit_range(outputs[setting]).clamp(0, 1)
             axis.plot(pairs, warping_error_per_pair(unit, item["flow_fwd"], item["flow_bwd"]), label=setting)
-        target_unit = ((item["target"] + 1) * 0.5).clamp(0, 1)
+        target_unit = to_unit_range(item["target"]).clamp(0, 1)
         axis.plot(pairs, warping_error_per_pair(target_unit, item["flow_fwd"], item["flow_bwd"]), "k--", label="target")
         axis.set_xlabel("frame t (pair t-1, t)")
         axis.set_ylabel("warping error")

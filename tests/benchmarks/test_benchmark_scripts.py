@@ -15,11 +15,12 @@ import torch
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
-import compare  # noqa: E402
 import report  # noqa: E402
-from inputs import make_inputs, minimum_bytes  # noqa: E402
 
 import v2vcore  # noqa: E402
+
+import compare  # noqa: E402
+from inputs import make_inputs, minimum_bytes  # noqa: E402
 
 
 def test_benchmark_flows_are_mutually_consistent():

@@ -46,7 +46,7 @@ def _write_mp4_with_audio(path: Path, frames: list[np.ndarray], fps: int = 10) -
     audio = container.add_stream("aac", rate=16000, layout="mono")
     samples_per_frame = 16000 // fps
     pts = 0
-    for index, image in enumerate(frames):
+    for image in frames:
         for packet in video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
             container.mux(packet)
         tone = (0.2 * np.sin(np.arange(samples_per_frame) * 2 * np.pi * 440 / 16000)).astype(np.float32)

@@ -42,12 +42,12 @@ def oracle_residual(video, flow_fwd, flow_bwd):
                 wx, wy = bilinear_zero(f, sx, sy).tolist()
                 occluded = (wx + bx) ** 2 + (wy + by) ** 2 > 0.01 * (wx**2 + wy**2 + bx**2 + by**2) + 0.5
 
-                def grad(comp, axis):
+                def grad(b, y, x, comp, axis):
                     if axis == "x":
                         return 0.5 * (b[comp, y, min(x + 1, width - 1)] - b[comp, y, max(x - 1, 0)]).item()
                     return 0.5 * (b[comp, min(y + 1, height - 1), x] - b[comp, max(y - 1, 0), x]).item()
 
-                grad_sq = sum(grad(c, a) ** 2 for c in (0, 1) for a in ("x", "y"))
+                grad_sq = sum(grad(b, y, x, c, a) ** 2 for c in (0, 1) for a in ("x", "y"))
                 boundary = grad_sq > 0.01 * (bx**2 + by**2) + 0.002
                 valid = inside and not occluded and not boundary
                 mask[k, 0, y, x] = valid

@@ -146,7 +146,7 @@ def _float_range(name: str, value, low: float, high: float) -> tuple[float, floa
     return (a, b)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_photo(name: str) -> np.ndarray:
     """One bundled scikit-image picture as float32 ``[H, W, 3]`` RGB in [0, 1] (read-only, cached).
 

@@ -6,13 +6,13 @@ from torch.utils.data import DataLoader
 
 from v2v.data import (
     DataConfig,
-    apply_crop_flip,
-    make_task_pair,
-    sample_crop_flip,
     DavisVideoDataset,
     SyntheticVideoDataset,
+    apply_crop_flip,
     build_dataset,
+    make_task_pair,
     precompute_flows,
+    sample_crop_flip,
     synthetic_clip,
     task_channels,
     to_unit_range,

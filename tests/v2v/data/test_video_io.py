@@ -212,7 +212,7 @@ def test_reading_streams_with_constant_memory(tmp_path):
     reader = open_video_reader(path)
     tracemalloc.start()
     count = 0
-    for frame in reader:
+    for _frame in reader:
         count += 1
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +11,7 @@ import numpy as np
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-@lru_cache(maxsize=None)
+@cache
 def expected() -> dict:
     return json.loads((FIXTURES / "expected.json").read_text())
 
