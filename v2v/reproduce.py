@@ -377,7 +377,8 @@ def score_real_footage(report: dict[str, Any], output: Path, clips: list[Path], 
 
     Args:
         report: the grid's report (:func:`reproduce`).
-        output: the grid's folder; translations and their scores go to ``output/real/``, and a
+        output: the grid's folder; translations and their scores go to the cell's ``real/`` folder
+            (so a cell trained again is scored again), and a
             clip already scored for a cell is read back, not recomputed.
         clips: video files or frame folders of real footage (RGB).
 
@@ -400,9 +401,7 @@ def score_real_footage(report: dict[str, Any], output: Path, clips: list[Path], 
         cell = Cell(entry["task"], entry["setting"], entry["seed"])
         run_dir = output / "cells" / cell.name / "run"
         for clip in clips:
-            if not clip.exists():
-                raise FileNotFoundError(f"--real-video {clip} does not exist (expected a video file or a folder of frames)")
-            folder = output / "real" / cell.name
+            folder = output / "cells" / cell.name / "real"
             result_file = folder / f"{clip.stem}.json"
             if result_file.is_file():
                 entries.append(json.loads(result_file.read_text()))
@@ -410,7 +409,7 @@ def score_real_footage(report: dict[str, Any], output: Path, clips: list[Path], 
             translated = folder / clip.stem
             folder.mkdir(parents=True, exist_ok=True)
             translate(TranslateConfig(checkpoint=str(run_dir), input=str(clip), output=str(translated),
-                                      overwrite=True, progress=progress, device="cpu"))
+                                      overwrite=True, progress=progress))
             scored = score_videos([str(translated), str(clip)], str(clip), progress=progress)
             produced, _ = read_video(translated)
             original, _ = read_video(clip)
@@ -432,14 +431,14 @@ def input_baselines(budget: Budget, data: tuple[str, str] | None) -> dict[str, f
     up-scaling for super-resolution) on the grid's test videos: the number a model must beat."""
     from v2v import metrics
     from v2v.config import load_config
-    from v2v.data import build_dataset, to_unit_range
+    from v2v.data import DEFAULT_EVALUATION_SPLIT, build_dataset, to_unit_range
 
     baselines = {}
     for task in budget.tasks:
         if ACCURACY[task][0] != "psnr":
             continue
         config = load_config(budget.base_config, cell_overrides(budget, Cell(task, SETTING_ORDER[0], 0), data))
-        dataset = build_dataset(config.data, "test" if config.data.source == "synthetic" else "val", task)
+        dataset = build_dataset(config.data, DEFAULT_EVALUATION_SPLIT[config.data.source], task)
         values = []
         for index in range(min(len(dataset), budget.test_videos)):
             item = dataset[index]
@@ -498,6 +497,9 @@ def reproduce(budget: Budget, output: Path, *, jobs: int, data: tuple[str, str] 
 
     from v2v.config import load_config
 
+    for clip in real_clips or []:
+        if not clip.exists():
+            raise FileNotFoundError(f"--real-video {clip} does not exist (expected a video file or a folder of frames)")
     cells = plan_cells(budget)
     default_weight = load_config(budget.base_config, list(budget.overrides)).loss.temporal_weight
     if budget.tradeoff_task is not None and budget.tradeoff_task not in budget.tasks:

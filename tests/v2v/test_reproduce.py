@@ -56,9 +56,31 @@ def test_plan_has_the_grid_then_the_study():
     assert cells[2:] == [Cell("colorization", "video2video+local", 0, 3.0), Cell("colorization", "video2video+local+global", 0, 3.0)]
 
 
+def _real_clip(folder):
+    """A 6-frame RGB frame folder standing in for real footage."""
+    import cv2
+
+    from v2v.data import synthetic_clip
+
+    folder.mkdir()
+    frames = (synthetic_clip(7, size=(40, 48), num_frames=6)["frames"] * 255).round().byte()
+    for index, frame in enumerate(frames.permute(0, 2, 3, 1).numpy()):
+        cv2.imwrite(str(folder / f"{index:03d}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    return folder
+
+
 def test_grid_runs_writes_the_table_and_a_rerun_skips_complete_cells(tmp_path):
     budget = dataclasses.replace(TINY, tradeoff_weights=())
-    report = reproduce(budget, tmp_path, jobs=0, command="test", progress=False)
+    clip = _real_clip(tmp_path / "clip")
+    report = reproduce(budget, tmp_path / "grid", jobs=0, real_clips=[clip], command="test", progress=False)
+    real = report["real_footage"]
+    assert [(e["setting"], e["seed"]) for e in real] == [("image2image", 0), ("video2video+local+global", 0)]
+    for entry in real:
+        assert entry["frames"] == 6 and entry["clip"] == str(clip)
+        assert {"psnr", "warping_error", "warping_error_l1", "tOF", "flicker"} <= set(entry["metrics"])
+        assert entry["metrics"]["warping_error"] > 0 and entry["reference"]["warping_error"] >= 0
+    assert "## Real footage (colorization, 1 clips)" in (tmp_path / "grid" / "table1-tiny.md").read_text()
+    tmp_path = tmp_path / "grid"
     assert [(c["task"], c["setting"], c["seed"]) for c in report["cells"]] == [
         ("colorization", "image2image", 0), ("colorization", "video2video+local+global", 0),
     ]
@@ -75,11 +97,19 @@ def test_grid_runs_writes_the_table_and_a_rerun_skips_complete_cells(tmp_path):
     (interrupted / "cell.json").unlink()
     (interrupted / "leftover").write_text("from the interrupted attempt")
     stamp = complete.stat().st_mtime_ns
-    again = reproduce(budget, tmp_path, jobs=0, command="test", progress=False)
+    again = reproduce(budget, tmp_path, jobs=0, real_clips=[clip], command="test", progress=False)
     assert complete.stat().st_mtime_ns == stamp  # skipped, not retrained
     assert not (interrupted / "leftover").exists()  # restarted from scratch
     assert (interrupted / "cell.json").is_file()
     assert again["cells"][0] == report["cells"][0]
+    assert again["real_footage"][0] == real[0]  # read back, not translated again
+    assert (interrupted / "real" / "clip.json").is_file()  # the retrained cell is scored again
+
+
+def test_a_missing_real_clip_fails_before_any_training(tmp_path):
+    with pytest.raises(FileNotFoundError, match="--real-video .*missing.mp4 does not exist"):
+        reproduce(TINY, tmp_path / "grid", jobs=0, real_clips=[tmp_path / "missing.mp4"], progress=False)
+    assert not (tmp_path / "grid").exists()
 
 
 def _entry(task, setting, seed, weight, **metrics):
