@@ -39,7 +39,7 @@ def measure(run: str, clips: int) -> dict:
 
     checkpoint = read_checkpoint(find_checkpoint(run))
     config = resolve_config(config_from_dict(RunConfig, checkpoint["config"]))
-    generator, discriminator = build_generator(config), build_discriminator(config)
+    generator, discriminator = build_generator(config.model, config.task, config.setting_switches), build_discriminator(config.model, config.task, config.setting_switches)
     generator.load_state_dict(checkpoint["generator"])
     discriminator.load_state_dict(checkpoint["discriminator"])
     generator.train()

@@ -82,8 +82,8 @@ def main(argv: list[str] | None = None) -> dict:
     config = load_config(args.config, overrides)
     device = torch.device(args.device)
     torch.manual_seed(config.seed)
-    generator = build_generator(config).to(device)
-    discriminator = build_discriminator(config).to(device)
+    generator = build_generator(config.model, config.task, config.setting_switches).to(device)
+    discriminator = build_discriminator(config.model, config.task, config.setting_switches).to(device)
     optim = config.optim
     optimizers = [
         torch.optim.Adam(net.parameters(), lr=lr, betas=(optim.beta1, optim.beta2))

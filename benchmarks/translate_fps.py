@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> dict:
         tmp = Path(tmp)
         config = load_config("paper", [f"model.preset={args.preset}", "data.source=synthetic",
                                        f"data.frame_size=[{height},{width}]"])
-        generator = build_generator(config)
+        generator = build_generator(config.model, config.task, config.setting_switches)
         save_checkpoint(tmp / "run", new_checkpoint(0, config_to_dict(config), generator=generator.state_dict()))
         rng = np.random.default_rng(0)
         base = rng.integers(0, 256, (height + 64, width + 64, 3), dtype=np.uint8)

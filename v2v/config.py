@@ -32,13 +32,15 @@ from typing import Any, Literal
 
 import yaml
 
-from v2v.data import TASKS, DataConfig
+from v2v.data import TASKS, DataConfig, get_task
 from v2v.fileio import atomic_write_text
 
 __all__ = [
     "ConfigError",
     "Setting",
     "SETTINGS",
+    "ArchitecturePreset",
+    "PRESETS",
     "ModelConfig",
     "LossConfig",
     "OptimConfig",
@@ -112,17 +114,63 @@ DEFAULT_BEST_METRIC = {"colorization": "psnr", "superres": "psnr", "segmentation
 
 
 # --------------------------------------------------------------------------------------------------
+# Named network sizes: the one home of the numbers behind ``model.preset``. ``paper`` is the
+# architecture of the paper's section 3.2.3 (docs/training.md); ``small`` keeps its topology at a
+# width and depth that train on a laptop CPU in minutes (the quickstart).
+
+
+@dataclass(frozen=True)
+class ArchitecturePreset:
+    """Width and depth of the generator and of each discriminator channel.
+
+    Channel counts double from ``*_channels`` at every layer, capped at ``*_max_channels``.
+    """
+
+    gen_channels: int
+    gen_max_channels: int
+    gen_depth: int
+    gen_dropout_layers: int
+    disc_channels: int
+    disc_max_channels: int
+    disc_depth: int
+
+
+PRESETS: dict[str, ArchitecturePreset] = {
+    # C64-C128-C256-C512-C512-C512-C512 / CD512-CD512-CD512-C512-C256-C128-C64; D: C64-C128-C256-C512.
+    "paper": ArchitecturePreset(
+        gen_channels=64,
+        gen_max_channels=512,
+        gen_depth=7,
+        gen_dropout_layers=3,
+        disc_channels=64,
+        disc_max_channels=512,
+        disc_depth=4,
+    ),
+    # C16-C32-C64-C64-C64 / CD64-CD64-C64-C32-C16; D: C16-C32-C64. 64x64 frames reach a 2x2 bottleneck.
+    "small": ArchitecturePreset(
+        gen_channels=16,
+        gen_max_channels=64,
+        gen_depth=5,
+        gen_dropout_layers=2,
+        disc_channels=16,
+        disc_max_channels=64,
+        disc_depth=3,
+    ),
+}
+
+
+# --------------------------------------------------------------------------------------------------
 # Sub-configs. Every default lives here (data defaults live in v2v.data.DataConfig).
 
 
 @dataclass
 class ModelConfig:
-    """Network sizes. ``preset`` names a row of :data:`v2v.models.presets.PRESETS`; a field left
-    ``null`` takes the preset's value, a number overrides it. :func:`load_config` fills them in."""
+    """Network sizes and output. ``preset`` names a row of :data:`PRESETS`; a size left ``null``
+    takes the preset's value, a number overrides it. :func:`load_config` fills them in."""
 
     preset: str = "paper"
     """Network sizes: ``paper`` (the paper's networks) or ``small`` (a CPU-sized copy), rows of
-    ``v2v/models/presets.py``; any field below given explicitly overrides it."""
+    :data:`PRESETS` in this file; any size below given explicitly overrides it."""
     gen_channels: int | None = None
     """Width of the generator's first encoder layer (doubling per layer)."""
     gen_max_channels: int | None = None
@@ -139,6 +187,12 @@ class ModelConfig:
     """Stride-2 convolution layers of each discriminator channel."""
     norm: Literal["batch", "instance"] = "batch"
     """Normalisation of every Ck layer except the first encoder layer (paper: batch)."""
+    residual: bool | None = None
+    """The generator predicts a correction to its input instead of the whole output: output =
+    input (a one-channel input repeated over the output channels) + the last convolution, without
+    the paper's tanh. ``null`` (the default) takes the task's choice: on where the input already
+    lives in the output's space (colorization's luma, superres's bicubic upscale), off for
+    segmentation, where it is impossible. docs/training.md#residual-output has the evidence."""
 
 
 @dataclass
@@ -582,8 +636,6 @@ def load_config(config: str | os.PathLike | None = "quickstart", overrides: list
 
 def resolve_config(config: RunConfig) -> RunConfig:
     """Fill the model fields left null from ``model.preset`` and validate everything."""
-    from v2v.models.presets import PRESETS  # v2v.models imports this module
-
     if config.model.preset not in PRESETS:
         raise ConfigError(f"model.preset: must be one of {sorted(PRESETS)}, got {config.model.preset!r}")
     preset = PRESETS[config.model.preset]
@@ -591,6 +643,8 @@ def resolve_config(config: RunConfig) -> RunConfig:
         f.name: getattr(preset, f.name) if getattr(config.model, f.name) is None else getattr(config.model, f.name)
         for f in dataclasses.fields(preset)
     }
+    if config.model.residual is None and config.task in TASKS:
+        filled["residual"] = get_task(config.task).output_base is not None
     config = dataclasses.replace(config, model=dataclasses.replace(config.model, **filled))
     validate_config(config)
     return config
@@ -615,6 +669,13 @@ def validate_config(config: RunConfig) -> None:
             0 <= model.gen_dropout_layers <= model.gen_depth,
             "model.gen_dropout_layers",
             f"must be in [0, model.gen_depth={model.gen_depth}], got {model.gen_dropout_layers}",
+        )
+    if model.residual:
+        _require(
+            get_task(config.task).output_base is not None,
+            "model.residual",
+            f"the {config.task} task's input and output live in different spaces, so its generator cannot add "
+            "a correction to its input: use model.residual=false (or null, the task's choice)",
         )
     if config.setting_switches.per_frame_discriminator and model.disc_depth is not None:
         _require(model.disc_depth >= 2, "model.disc_depth", f"the per-frame PatchGAN needs >= 2, got {model.disc_depth}")

@@ -68,6 +68,7 @@ class EvaluateConfig:
             ``"davis"`` (the first pair uses the ground truth of frame 0; the last frame is unused).
         exact_ties: break exact ties of T's alignment as the official code (slow).
         tof_flow: flow estimator of tOF (a ``v2v.flow`` provider name), or ``"none"`` to skip tOF.
+        tof_raft_weights: the local RAFT weights file of ``tof_flow="raft"``.
         psnr_crop_border: pixels cropped from each side before PSNR (super-resolution only).
         workers: processes that compute T (0: in this process); the values are identical.
         progress: show a progress bar.
@@ -85,6 +86,7 @@ class EvaluateConfig:
     t_protocol: str = "consecutive"
     exact_ties: bool = False
     tof_flow: str = DEFAULT_TOF_FLOW
+    tof_raft_weights: str | None = None
     psnr_crop_border: int = 0
     workers: int = 0
     progress: bool = True
@@ -193,6 +195,7 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     from v2v.inference import resolve_device
     from v2v.models import read_generator
 
+    tof_flow = make_tof_flow(config.tof_flow, config.tof_raft_weights)  # before any heavy work
     device = resolve_device(config.device)
     loaded = read_generator(config.checkpoint, map_location=device)  # a checkpoint or a generator export
     generator, run_config, step, checkpoint_file = loaded.generator, loaded.config, loaded.step, loaded.path
@@ -204,7 +207,6 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
                   else _default_output_dir(config.checkpoint, described["source"], described["split"]))
     output_dir.mkdir(parents=True, exist_ok=True)
     task = get_task(run_config.task)
-    tof_flow = make_tof_flow(config.tof_flow)
 
     rows = []
     with _t_pool(config.workers) as pool:
@@ -273,6 +275,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--exact-ties", action="store_true", help="break T's alignment ties exactly as the official code (slow)")
     parser.add_argument("--tof-flow", default=DEFAULT_TOF_FLOW,
                         help=f"flow provider of tOF (dis, tvl1, raft; default {DEFAULT_TOF_FLOW}) or 'none' to skip tOF")
+    parser.add_argument("--tof-raft-weights", default=None, metavar="FILE",
+                        help="local RAFT state-dict file for --tof-flow raft (nothing is downloaded)")
     parser.add_argument("--psnr-crop-border", type=int, default=0, help="pixels cropped from each side before PSNR (superres)")
     parser.add_argument("--workers", type=int, default=0,
                         help="processes that compute T, the slowest metric (default 0: none; same values)")
@@ -288,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
             checkpoint=args.checkpoint, output_dir=args.output_dir, data=args.data, davis_root=args.davis_root,
             split=args.split, frame_size=tuple(args.frame_size) if args.frame_size else None,
             max_videos=args.max_videos, max_frames=args.max_frames, device=args.device, t_protocol=args.t_protocol,
-            exact_ties=args.exact_ties, tof_flow=args.tof_flow, psnr_crop_border=args.psnr_crop_border,
+            exact_ties=args.exact_ties, tof_flow=args.tof_flow, tof_raft_weights=args.tof_raft_weights, psnr_crop_border=args.psnr_crop_border,
             workers=args.workers, progress=not args.quiet,
         )
         import v2vcore
@@ -299,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as error:  # check_device: no kernels for the device
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except (FileNotFoundError, ValueError) as error:
+    except (FileNotFoundError, ValueError, ImportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(format_markdown(report))

@@ -25,6 +25,7 @@ import torch
 
 from v2v import metrics
 from v2v.data.tasks import DEFAULT_SCORING_OPTIONS, ScoringOptions, Task, get_task, to_unit_range
+from v2v.flow import DEFAULT_FLOW_PROVIDER, FlowConfig
 
 __all__ = [
     "DEFAULT_TOF_FLOW",
@@ -40,17 +41,31 @@ __all__ = [
 ]
 
 
-DEFAULT_TOF_FLOW = "dis"
-"""Flow estimator of tOF unless told otherwise (OpenCV DIS, a ``v2v.flow`` provider name)."""
+DEFAULT_TOF_FLOW = DEFAULT_FLOW_PROVIDER
+"""Flow estimator of tOF unless told otherwise (a ``v2v.flow`` provider name)."""
 
 
-def make_tof_flow(name: str) -> Any:
-    """The flow provider of tOF named ``name`` (a ``v2v.flow`` provider name), or None for ``"none"``."""
+def make_tof_flow(name: str, raft_weights: str | None = None) -> Any:
+    """The flow provider of tOF named ``name`` with its default settings, or None for ``"none"``.
+
+    Args:
+        name: ``"none"`` or an estimating ``v2v.flow`` provider name (``dis``, ``tvl1``, ``raft``).
+        raft_weights: the local RAFT weights file, required by ``raft`` (nothing is downloaded).
+
+    Raises:
+        ValueError: an unknown name, ``exact`` (outputs have no exact flow), or weights given for
+            another provider.
+        FileNotFoundError: ``raft`` without a weights file, or a weights file that does not exist.
+    """
     if name == "none":
         return None
-    from v2v.flow import make_flow_provider
-
-    return make_flow_provider(name)
+    if raft_weights is not None and name != "raft":
+        raise ValueError(f"a RAFT weights file was given but the tOF flow is {name!r}, not 'raft'")
+    if name == "exact":
+        raise ValueError("tOF needs a flow estimator ('dis', 'tvl1' or 'raft'): translated outputs have no exact flow")
+    if name == "raft" and raft_weights is None:
+        raise FileNotFoundError("tOF flow 'raft' needs a local RAFT weights file (--tof-raft-weights FILE); nothing is downloaded")
+    return FlowConfig(provider=name, cache_dir=None, raft_weights=raft_weights).build_provider(has_exact_flow=False)
 
 
 def resolve_device(option: str, local_rank: int = 0) -> torch.device:
@@ -161,7 +176,8 @@ def score_video(
 
     Args:
         task: the task (or its name).
-        output: generator output ``[T, Cout, H, W]`` in [-1, 1].
+        output: generator output ``[T, Cout, H, W]`` in [-1, 1] (a residual generator's overshoot
+            is clamped away: every metric sees what is displayed).
         target: ground truth ``[T, Cout, H, W]`` in [-1, 1].
         input_video: the model input ``[T, Cin, H, W]`` in [-1, 1].
         flow_fwd, flow_bwd: flows of the input video ``[T-1, 2, H, W]`` in pixels.
@@ -174,6 +190,7 @@ def score_video(
         where a metric is undefined (T of empty masks; the temporal metrics of a one-frame video).
     """
     spec = get_task(task)
+    output = output.clamp(-1.0, 1.0)
     scores = spec.score(output, target, input_video, options, executor)
     scores["l1"] = float((output - target).abs().mean())
     two_frames = output.shape[0] >= 2

@@ -335,7 +335,8 @@ def score_videos(
         reference: the input video (file or frame folder) whose flows are used.
         protocol: a name of :data:`PROTOCOLS`.
         target: ground-truth video (masks for ``davis``), optional otherwise (tOF against it).
-        provider: a :mod:`v2v.flow` provider; default OpenCV DIS (``medium``).
+        provider: a :mod:`v2v.flow` provider; default :data:`~v2v.flow.DEFAULT_FLOW_PROVIDER` with its
+            default settings.
         cache: optional :class:`v2v.flow.FlowCache`.
         tof: compute tOF (flows of every output; the slowest part besides the reference's flows).
         max_frames: score only the first frames.
@@ -356,7 +357,7 @@ def score_videos(
     from tqdm import tqdm
 
     from v2v.data.video_io import open_video_reader
-    from v2v.flow import make_flow_provider
+    from v2v.flow import DEFAULT_FLOW_PROVIDER, make_flow_provider
 
     if protocol not in PROTOCOLS:
         raise BadInput(f"--protocol must be one of {tuple(PROTOCOLS)}, got {protocol!r}")
@@ -367,7 +368,7 @@ def score_videos(
         raise BadInput(f"--protocol {protocol} needs --target (the ground-truth masks)")
     if max_frames is not None and max_frames < 2:
         raise BadInput(f"--max-frames must be at least 2 (one frame pair), got {max_frames}")
-    provider = provider if provider is not None else make_flow_provider("dis")
+    provider = provider if provider is not None else make_flow_provider(DEFAULT_FLOW_PROVIDER)
 
     def open_reader(path: str, label: str):
         if not Path(path).exists():
@@ -549,6 +550,8 @@ def render_plot(report: dict[str, Any], key: str = "warping_error", size: tuple[
 
 
 def _parser() -> argparse.ArgumentParser:
+    from v2v.flow import DEFAULT_FLOW_PROVIDER, DISFlowProvider
+
     parser = argparse.ArgumentParser(
         prog="python -m v2v.score",
         description="Score the temporal consistency of output videos made from one input video (any method, no "
@@ -560,8 +563,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--reference", required=True, help="the input video (file or frame folder) the outputs were made from")
     parser.add_argument("--target", default=None, help="ground-truth video (required by --protocol davis: the masks); tOF compares against it when given")
     parser.add_argument("--protocol", default=DEFAULT_PROTOCOL, choices=tuple(PROTOCOLS), help=f"how to score (default {DEFAULT_PROTOCOL}; see docs/metrics.md)")
-    parser.add_argument("--flow", default="dis", choices=("dis", "tvl1", "raft"), help="flow provider (default dis)")
-    parser.add_argument("--dis-preset", default="medium", choices=("ultrafast", "fast", "medium"), help="OpenCV DIS preset (default medium)")
+    parser.add_argument("--flow", default=DEFAULT_FLOW_PROVIDER, choices=("dis", "tvl1", "raft"),
+                        help=f"flow provider (default {DEFAULT_FLOW_PROVIDER})")
+    parser.add_argument("--dis-preset", default=DISFlowProvider.DEFAULT_PRESET, choices=("ultrafast", "fast", "medium"),
+                        help=f"OpenCV DIS preset (default {DISFlowProvider.DEFAULT_PRESET})")
     parser.add_argument("--raft-weights", default=None, help="local RAFT state-dict file (required by --flow raft; nothing is downloaded)")
     parser.add_argument("--flow-cache", default="auto",
                         help="flow cache folder (default auto: $V2V_FLOW_CACHE, else $XDG_CACHE_HOME/v2v/flows, else ~/.cache/v2v/flows)")

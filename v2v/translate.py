@@ -153,10 +153,10 @@ def translate(config: TranslateConfig) -> TranslateResult:
     scorer = None
     if config.score:
         from v2v.data.video_io import frame_to_uint8
-        from v2v.flow import FlowConfig
+        from v2v.flow import DEFAULT_FLOW_PROVIDER, FlowConfig
         from v2v.score import DEFAULT_PROTOCOL, StreamScorer
 
-        flow_config = FlowConfig(provider="dis")
+        flow_config = FlowConfig(provider=DEFAULT_FLOW_PROVIDER)
         scorer = StreamScorer(DEFAULT_PROTOCOL, flow_config.build_provider(has_exact_flow=False), flow_config.build_cache())
 
     started = time.perf_counter()

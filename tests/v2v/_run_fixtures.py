@@ -24,7 +24,7 @@ def make_run(run_dir: Path, task: str, setting: str = "video2video+local+global"
     )
     config = resolve_config(config)
     torch.manual_seed(seed)
-    generator = build_generator(config)
+    generator = build_generator(config.model, config.task, config.setting_switches)
     with torch.no_grad():
         # larger weights than the training initialisation, so that outputs vary with the input
         # and with the recurrent state; non-trivial batch-norm statistics exercise eval mode

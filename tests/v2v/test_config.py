@@ -9,6 +9,7 @@ import tomllib
 from v2v import config as cfg
 from v2v.config import (
     CONFIG_DIR,
+    PRESETS,
     ConfigError,
     RunConfig,
     apply_overrides,
@@ -20,7 +21,6 @@ from v2v.config import (
     load_config,
     save_config,
 )
-from v2v.models.presets import PRESETS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -191,3 +191,12 @@ def test_best_metric_is_checked_against_the_task():
         load_config("quickstart", ["task=segmentation", "train.best_metric=psnr"])
     with pytest.raises(ConfigError, match="did you mean 'psnr'"):
         load_config("quickstart", ["train.best_metric=pnsr"])
+
+
+def test_residual_output_is_the_tasks_choice_unless_stated():
+    assert load_config("quickstart").model.residual is True  # colorization corrects its gray input
+    assert load_config("quickstart", ["task=superres"]).model.residual is True
+    assert load_config("quickstart", ["task=segmentation"]).model.residual is False
+    assert load_config("quickstart", ["model.residual=false"]).model.residual is False
+    with pytest.raises(ConfigError, match="model.residual: the segmentation task's input and output"):
+        load_config("quickstart", ["task=segmentation", "model.residual=true"])

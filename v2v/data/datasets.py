@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from v2v.flow import ExactFlowProvider, FlowCache, FlowProvider, make_flow_provider
+from v2v.flow import DEFAULT_FLOW_PROVIDER, ExactFlowProvider, FlowCache, FlowProvider, make_flow_provider
 from v2v.flow.storage import CorruptEntryError, load_tensors_checked, save_tensors_atomic
 
 from .augment import random_crop_flip
@@ -235,7 +235,8 @@ class DavisVideoDataset(Dataset):
         frame_size: resize frames (area / bilinear) and masks (nearest) to ``(H, W)``; None keeps
             the native size.
         crop_size, hflip: training augmentation.
-        flow_provider: provider run on the task input (default OpenCV DIS, ``medium``); ``exact``
+        flow_provider: provider run on the task input (default :data:`~v2v.flow.DEFAULT_FLOW_PROVIDER`
+            with its default settings); ``exact``
             is an error (DAVIS has no exact flow).
         flow_cache: optional :class:`v2v.flow.FlowCache`.
     """
@@ -272,7 +273,7 @@ class DavisVideoDataset(Dataset):
         self.crop_size = tuple(crop_size) if crop_size is not None else None
         self.hflip = bool(hflip)
         self.whole_videos = (split != "train") if whole_videos is None else bool(whole_videos)
-        self.flow_provider = flow_provider if flow_provider is not None else make_flow_provider("dis")
+        self.flow_provider = flow_provider if flow_provider is not None else make_flow_provider(DEFAULT_FLOW_PROVIDER)
         self.flow_cache = flow_cache
         self.sequences: list[DavisSequence] = scan_davis(
             self.root, split, resolution, need_annotations=spec.needs_masks

@@ -167,6 +167,11 @@ class Task:
         unit_input: RGB frames ``[..., 3, H, W]`` in [0, 1] -> the model input in [0, 1].
         own_metrics: the task's own metric keys, in report order (see :attr:`metrics`).
         scorer: computes :attr:`own_metrics` of one video (see :data:`Scorer`).
+        output_base: the model input ``[..., in_channels, H, W]`` in [-1, 1] as a guess of the output
+            ``[..., out_channels, H, W]`` (colorization: the luma as gray RGB; superres: the bicubic
+            upscale itself), or None where input and output live in different spaces
+            (segmentation). It is what a residual generator (``model.residual``) corrects and the
+            trivial baseline ``psnr_input`` scores.
     """
 
     name: str
@@ -176,6 +181,7 @@ class Task:
     unit_input: Callable[[torch.Tensor], torch.Tensor]
     own_metrics: tuple[str, ...]
     scorer: Scorer
+    output_base: Callable[[torch.Tensor], torch.Tensor] | None
 
     @property
     def channels(self) -> tuple[int, int]:
@@ -274,14 +280,14 @@ def _score_masks(output: torch.Tensor, target: torch.Tensor, input_video: torch.
     return scores
 
 
-def _psnr_scorer(crop_border_applies: bool) -> Scorer:
-    """PSNR of the output and of the input itself (the baseline to beat) on [0, 1] RGB."""
+def _psnr_scorer(crop_border_applies: bool, output_base: Callable[[torch.Tensor], torch.Tensor]) -> Scorer:
+    """PSNR of the output and of ``output_base(input)`` (the trivial baseline to beat) on [0, 1] RGB."""
 
     def score(output: torch.Tensor, target: torch.Tensor, input_video: torch.Tensor, options: ScoringOptions,
               executor: Executor | None) -> dict[str, float]:
         crop = options.psnr_crop_border if crop_border_applies else 0
         target_unit = to_unit_range(target).clamp(0, 1)
-        baseline = to_unit_range(input_video).clamp(0, 1).expand_as(target_unit)
+        baseline = to_unit_range(output_base(input_video)).clamp(0, 1)
         return {
             "psnr": float(metrics.psnr(to_unit_range(output).clamp(0, 1), target_unit, crop_border=crop)),
             "psnr_input": float(metrics.psnr(baseline, target_unit, crop_border=crop)),
@@ -294,15 +300,21 @@ def _identity(frames: torch.Tensor) -> torch.Tensor:
     return frames
 
 
+def _gray_rgb(luma: torch.Tensor) -> torch.Tensor:
+    """``[..., 1, H, W]`` luma as ``[..., 3, H, W]`` gray RGB (the luma of gray RGB is itself)."""
+    return luma.expand(*luma.shape[:-3], 3, *luma.shape[-2:])
+
+
 TASK_REGISTRY: dict[str, Task] = {
     task.name: task
     for task in (
         Task("segmentation", 3, 1, needs_masks=True, unit_input=_identity,
-             own_metrics=("J", "J_recall", "J_decay", "F", "F_recall", "F_decay", "T"), scorer=_score_masks),
+             own_metrics=("J", "J_recall", "J_decay", "F", "F_recall", "F_decay", "T"), scorer=_score_masks,
+             output_base=None),
         Task("colorization", 1, 3, needs_masks=False, unit_input=rgb_to_luma,
-             own_metrics=("psnr", "psnr_input"), scorer=_psnr_scorer(crop_border_applies=False)),
+             own_metrics=("psnr", "psnr_input"), scorer=_psnr_scorer(False, _gray_rgb), output_base=_gray_rgb),
         Task("superres", 3, 3, needs_masks=False, unit_input=bicubic_degrade,
-             own_metrics=("psnr", "psnr_input"), scorer=_psnr_scorer(crop_border_applies=True)),
+             own_metrics=("psnr", "psnr_input"), scorer=_psnr_scorer(True, _identity), output_base=_identity),
     )
 }
 """Every task, by name."""

@@ -8,6 +8,7 @@ settings. Conventions: ``docs/conventions.md``; see ``docs/data.md``.
 from .cache import CACHE_FORMAT_VERSION, FlowCache
 from .config import FLOW_PROVIDER_CHOICES, FlowConfig
 from .providers import (
+    DEFAULT_FLOW_PROVIDER,
     PROVIDERS,
     DISFlowProvider,
     ExactFlowProvider,
@@ -27,6 +28,7 @@ __all__ = [
     "TVL1FlowProvider",
     "RAFTFlowProvider",
     "PROVIDERS",
+    "DEFAULT_FLOW_PROVIDER",
     "make_flow_provider",
     "frames_to_numpy",
     "FlowCache",

@@ -7,7 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .cache import STORAGE_DTYPES, FlowCache
-from .providers import PROVIDERS, FlowProvider, make_flow_provider
+from .providers import (
+    DEFAULT_FLOW_PROVIDER,
+    PROVIDERS,
+    DISFlowProvider,
+    FlowProvider,
+    RAFTFlowProvider,
+    TVL1FlowProvider,
+    make_flow_provider,
+)
 
 __all__ = ["FlowConfig", "FLOW_PROVIDER_CHOICES", "FLOW_CACHE_ENV", "default_cache_dir"]
 
@@ -52,15 +60,16 @@ class FlowConfig:
     provider: str = "auto"
     cache_dir: str | None = "auto"
     cache_dtype: str = "float32"
-    dis_preset: str = "medium"
-    tvl1_attachment: float = 15.0
-    tvl1_tightness: float = 0.3
-    tvl1_num_warp: int = 5
-    tvl1_num_iter: int = 10
+    # The settings' defaults are the provider classes' own.
+    dis_preset: str = DISFlowProvider.DEFAULT_PRESET
+    tvl1_attachment: float = TVL1FlowProvider.DEFAULT_ATTACHMENT
+    tvl1_tightness: float = TVL1FlowProvider.DEFAULT_TIGHTNESS
+    tvl1_num_warp: int = TVL1FlowProvider.DEFAULT_NUM_WARP
+    tvl1_num_iter: int = TVL1FlowProvider.DEFAULT_NUM_ITER
     raft_weights: str | None = None
-    raft_model: str = "large"
-    raft_iterations: int = 12
-    raft_device: str = "cpu"
+    raft_model: str = RAFTFlowProvider.DEFAULT_MODEL
+    raft_iterations: int = RAFTFlowProvider.DEFAULT_ITERATIONS
+    raft_device: str = RAFTFlowProvider.DEFAULT_DEVICE
 
     def __post_init__(self) -> None:
         if self.provider not in FLOW_PROVIDER_CHOICES:
@@ -82,7 +91,7 @@ class FlowConfig:
     def resolve(self, has_exact_flow: bool) -> str:
         """The provider name ``"auto"`` stands for, given whether the data has exact flow."""
         if self.provider == "auto":
-            return "exact" if has_exact_flow else "dis"
+            return "exact" if has_exact_flow else DEFAULT_FLOW_PROVIDER
         if self.provider == "exact" and not has_exact_flow:
             raise ValueError(
                 "flow.provider='exact' needs a data set with exact flow (the synthetic clips); "

@@ -39,6 +39,7 @@ __all__ = [
     "TVL1FlowProvider",
     "RAFTFlowProvider",
     "PROVIDERS",
+    "DEFAULT_FLOW_PROVIDER",
     "make_flow_provider",
     "frames_to_numpy",
 ]
@@ -212,10 +213,11 @@ class DISFlowProvider(FlowProvider):
     """
 
     name = "dis"
+    DEFAULT_PRESET = "medium"
 
     def __init__(
         self,
-        preset: str = "medium",
+        preset: str = DEFAULT_PRESET,
         finest_scale: int | None = None,
         patch_size: int | None = None,
         patch_stride: int | None = None,
@@ -276,13 +278,17 @@ class TVL1FlowProvider(FlowProvider):
     """
 
     name = "tvl1"
+    DEFAULT_ATTACHMENT = 15.0
+    DEFAULT_TIGHTNESS = 0.3
+    DEFAULT_NUM_WARP = 5
+    DEFAULT_NUM_ITER = 10
 
     def __init__(
         self,
-        attachment: float = 15.0,
-        tightness: float = 0.3,
-        num_warp: int = 5,
-        num_iter: int = 10,
+        attachment: float = DEFAULT_ATTACHMENT,
+        tightness: float = DEFAULT_TIGHTNESS,
+        num_warp: int = DEFAULT_NUM_WARP,
+        num_iter: int = DEFAULT_NUM_ITER,
         tol: float = 1e-4,
         prefilter: bool = False,
     ) -> None:
@@ -347,13 +353,16 @@ class RAFTFlowProvider(FlowProvider):
     """
 
     name = "raft"
+    DEFAULT_MODEL = "large"
+    DEFAULT_ITERATIONS = 12
+    DEFAULT_DEVICE = "cpu"
 
     def __init__(
         self,
         weights: str | os.PathLike | None = None,
-        model: str = "large",
-        iterations: int = 12,
-        device: str = "cpu",
+        model: str = DEFAULT_MODEL,
+        iterations: int = DEFAULT_ITERATIONS,
+        device: str = DEFAULT_DEVICE,
         batch_size: int = 4,
     ) -> None:
         if model not in _RAFT_MODELS:
@@ -462,6 +471,10 @@ PROVIDERS: dict[str, type[FlowProvider]] = {
     "tvl1": TVL1FlowProvider,
     "raft": RAFTFlowProvider,
 }
+
+DEFAULT_FLOW_PROVIDER = "dis"
+"""The estimator used where no provider is named and no exact flow exists: DAVIS folders and video
+files (``flow.provider: auto``), tOF, ``v2v.score`` and ``translate --score``."""
 
 
 def make_flow_provider(name: str, **settings) -> FlowProvider:

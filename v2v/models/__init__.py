@@ -3,7 +3,8 @@
 * :class:`RecurrentUNet`: the generator (``forward`` over clips, streaming ``step``).
 * :class:`TwoChannelDiscriminator`: spatial + temporal recurrent PatchGAN channels.
 * :class:`PatchDiscriminator`: pix2pix's per-frame PatchGAN (image2image).
-* :func:`build_generator`, :func:`build_discriminator`: from a :class:`~v2v.config.RunConfig`.
+* :func:`build_generator`, :func:`build_discriminator`: from a resolved model config, a task and a
+  setting.
 * :func:`load_generator`: ``(generator in eval mode, config)`` from a run directory, a checkpoint or
   a generator export (:mod:`v2v.models.checkpoint`: the checkpoint format, writers and readers).
 """
@@ -12,7 +13,6 @@ from .checkpoint import find_checkpoint, list_checkpoints, load_generator, read_
 from .discriminator import PatchDiscriminator, RecurrentPatchChannel, TwoChannelDiscriminator
 from .factory import build_discriminator, build_generator
 from .generator import RecurrentUNet
-from .presets import PRESETS, ArchitecturePreset
 
 __all__ = [
     "RecurrentUNet",
@@ -26,6 +26,4 @@ __all__ = [
     "read_checkpoint",
     "find_checkpoint",
     "list_checkpoints",
-    "PRESETS",
-    "ArchitecturePreset",
 ]

@@ -290,6 +290,15 @@ def _generator_file(path: Path) -> Path:
     raise FileNotFoundError(f"checkpoint path {path} does not exist (pass a run directory, a .pt checkpoint or a {GENERATOR_WEIGHTS})")
 
 
+def _with_stated_output(config_values: dict[str, Any]) -> dict[str, Any]:
+    """A stored config with ``model.residual`` stated: configs written before the key existed
+    describe tanh generators, which ``null`` would now resolve to the task's choice."""
+    model = config_values.get("model")
+    if isinstance(model, dict) and "residual" not in model:
+        return {**config_values, "model": {**model, "residual": False}}
+    return config_values
+
+
 @dataclass
 class LoadedGenerator:
     """A generator ready for inference and where it came from."""
@@ -323,8 +332,8 @@ def read_generator(path: str | os.PathLike, map_location: str | torch.device = "
     else:
         checkpoint = read_checkpoint(file, map_location)
         state, config_values, step = checkpoint["generator"], checkpoint["config"], checkpoint["step"]
-    config = resolve_config(config_from_dict(RunConfig, config_values))
-    generator = build_generator(config)
+    config = resolve_config(config_from_dict(RunConfig, _with_stated_output(config_values)))
+    generator = build_generator(config.model, config.task, config.setting_switches)
     try:
         generator.load_state_dict(state)
     except RuntimeError as error:

@@ -1,11 +1,13 @@
-"""Networks of a run, built from its :class:`~v2v.config.RunConfig` (task, setting, resolved model)."""
+"""Networks built from a resolved :class:`~v2v.config.ModelConfig`, a task and a setting."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from torch import nn
 
-from v2v.config import ConfigError, RunConfig
-from v2v.data import task_channels
+from v2v.config import ConfigError, ModelConfig, Setting
+from v2v.data import Task, get_task
 
 from .discriminator import PatchDiscriminator, TwoChannelDiscriminator
 from .generator import RecurrentUNet
@@ -13,19 +15,25 @@ from .generator import RecurrentUNet
 __all__ = ["build_generator", "build_discriminator"]
 
 
-def _require_resolved(config: RunConfig) -> None:
-    unresolved = [k for k, v in vars(config.model).items() if v is None]
+def _require_resolved(model: ModelConfig) -> None:
+    unresolved = [f.name for f in dataclasses.fields(model) if getattr(model, f.name) is None]
     if unresolved:
         raise ConfigError(
             f"model.{unresolved[0]} is null: resolve the config first (v2v.config.load_config or resolve_config)"
         )
 
 
-def build_generator(config: RunConfig) -> RecurrentUNet:
-    """The RNN U-Net (or, for ``image2image``, the per-frame U-Net) of the task's channels."""
-    _require_resolved(config)
-    in_channels, out_channels = task_channels(config.task)
-    model = config.model
+def build_generator(model: ModelConfig, task: str | Task, setting: Setting) -> RecurrentUNet:
+    """The RNN U-Net (or, for a setting without a recurrent generator, the per-frame U-Net) of the
+    task's channels.
+
+    Args:
+        model: a resolved model config (``config.model`` of :func:`v2v.config.load_config`).
+        task: a task name or :class:`~v2v.data.Task`.
+        setting: the setting's switches (``config.setting_switches``).
+    """
+    _require_resolved(model)
+    in_channels, out_channels = get_task(task).channels
     return RecurrentUNet(
         in_channels,
         out_channels,
@@ -33,18 +41,23 @@ def build_generator(config: RunConfig) -> RecurrentUNet:
         max_channels=model.gen_max_channels,
         depth=model.gen_depth,
         dropout_layers=model.gen_dropout_layers,
-        recurrent=config.setting_switches.recurrent_generator,
+        recurrent=setting.recurrent_generator,
         norm=model.norm,
+        residual=model.residual,
     )
 
 
-def build_discriminator(config: RunConfig) -> nn.Module:
-    """The setting's discriminator: two-channel (or spatial-only) recurrent, or per-frame PatchGAN."""
-    _require_resolved(config)
-    in_channels, out_channels = task_channels(config.task)
-    model = config.model
+def build_discriminator(model: ModelConfig, task: str | Task, setting: Setting) -> nn.Module:
+    """The setting's discriminator: two-channel (or spatial-only) recurrent, or per-frame PatchGAN.
+
+    Args:
+        model: a resolved model config.
+        task: a task name or :class:`~v2v.data.Task`.
+        setting: the setting's switches.
+    """
+    _require_resolved(model)
+    in_channels, out_channels = get_task(task).channels
     arch = dict(channels=model.disc_channels, max_channels=model.disc_max_channels, depth=model.disc_depth, norm=model.norm)
-    switches = config.setting_switches
-    if switches.per_frame_discriminator:
+    if setting.per_frame_discriminator:
         return PatchDiscriminator(in_channels, out_channels, **arch)
-    return TwoChannelDiscriminator(in_channels, out_channels, temporal=switches.temporal_discriminator, **arch)
+    return TwoChannelDiscriminator(in_channels, out_channels, temporal=setting.temporal_discriminator, **arch)

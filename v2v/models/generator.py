@@ -3,7 +3,8 @@
 Encoder ``C64-C128-C256-C512-C512-C512-C512``, an RNN at the bottleneck that carries the previous
 frame's bottleneck feature to the current frame, decoder ``CD512-CD512-CD512-C512-C256-C128-C64``
 with U-Net skips, and a 3x3 output convolution with tanh. Without the RNN it is the image2image
-baseline's U-Net.
+baseline's U-Net. With ``residual=True`` the output convolution's result is added to the input
+instead (no tanh): the network learns a correction of its input (docs/training.md#residual-output).
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ class RecurrentUNet(nn.Module):
         dropout_layers: how many of the first decoder layers are ``CDk`` (50% dropout).
         recurrent: False gives the per-frame U-Net of the image2image setting.
         norm: ``"batch"`` (the paper) or ``"instance"``.
+        residual: output = input + the output convolution (a one-channel input is repeated over
+            the output channels; the output is not bounded by tanh); needs ``in_channels`` equal to
+            ``out_channels`` or 1. False: tanh of the output convolution (the paper).
 
     Frames of a clip go through the convolutions as one batch; only the 1x1 RNN runs frame by
     frame. ``forward`` and repeated ``step`` calls agree in eval mode.
@@ -46,8 +50,14 @@ class RecurrentUNet(nn.Module):
         dropout_layers: int = 3,
         recurrent: bool = True,
         norm: str = "batch",
+        residual: bool = False,
     ):
         super().__init__()
+        if residual and in_channels not in (1, out_channels):
+            raise ValueError(
+                f"residual=True adds the input to the output, so in_channels must be 1 or out_channels={out_channels}, "
+                f"got {in_channels}"
+            )
         if depth < 1:
             raise ValueError(f"depth must be >= 1, got {depth}")
         if not 0 <= dropout_layers <= depth:
@@ -57,6 +67,7 @@ class RecurrentUNet(nn.Module):
         self.depth = depth
         self.recurrent = recurrent
         self.norm = norm
+        self.residual = residual
         widths = channel_widths(channels, max_channels, depth)
 
         self.encoder = nn.ModuleList(
@@ -80,7 +91,8 @@ class RecurrentUNet(nn.Module):
             )
         # The decoder already restores full resolution (depth up-samplings for depth down-samplings),
         # so the output layer maps channels without resampling.
-        self.output = nn.Sequential(nn.Conv2d(widths[0], out_channels, 3, padding=1), nn.Tanh())
+        output_conv = nn.Conv2d(widths[0], out_channels, 3, padding=1)
+        self.output = output_conv if residual else nn.Sequential(output_conv, nn.Tanh())
         init_weights(self)
 
     @property
@@ -111,25 +123,32 @@ class RecurrentUNet(nn.Module):
             features.append(x)
         return features
 
-    def _decode(self, bottleneck: torch.Tensor, features: list[torch.Tensor], height: int, width: int) -> torch.Tensor:
+    def _decode(self, bottleneck: torch.Tensor, features: list[torch.Tensor], frames: torch.Tensor) -> torch.Tensor:
+        """The output of ``frames`` ``[N, Cin, H, W]`` (unpadded) from its padded features."""
         x = bottleneck
         for j, layer in enumerate(self.decoder):
             if j > 0:
                 x = torch.cat([x, features[self.depth - 1 - j]], dim=1)
             x = layer(x)
-        return self.output(x)[..., :height, :width]
+        height, width = frames.shape[-2:]
+        output = self.output(x)[..., :height, :width]
+        if self.residual:
+            output = output + frames.expand(-1, self.out_channels, -1, -1)
+        return output
 
     def _check_channels(self, channels: int, what: str) -> None:
         if channels != self.in_channels:
             raise ValueError(f"{what} has {channels} channels, the generator expects {self.in_channels}")
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
-        """Translate a clip: ``[B, T, Cin, H, W]`` in [-1, 1] to ``[B, T, Cout, H, W]`` in [-1, 1]."""
+        """Translate a clip: ``[B, T, Cin, H, W]`` in [-1, 1] to ``[B, T, Cout, H, W]`` (in [-1, 1]
+        unless ``residual``, whose corrections may overshoot; displays and metrics clamp)."""
         if video.dim() != 5:
             raise ValueError(f"video must be [B, T, C, H, W], got shape {tuple(video.shape)}")
-        batch, frames, channels, height, width = video.shape
+        batch, frames, channels = video.shape[:3]
         self._check_channels(channels, "video")
-        features = self._encode(self._pad(video.flatten(0, 1)))
+        flat = video.flatten(0, 1)
+        features = self._encode(self._pad(flat))
         bottleneck = features[-1]
         if self.rnn is not None:
             per_frame = bottleneck.unflatten(0, (batch, frames))
@@ -139,7 +158,7 @@ class RecurrentUNet(nn.Module):
                 out, hidden = self.rnn(per_frame[:, t], hidden)
                 outputs.append(out)
             bottleneck = torch.stack(outputs, dim=1).flatten(0, 1)
-        return self._decode(bottleneck, features, height, width).unflatten(0, (batch, frames))
+        return self._decode(bottleneck, features, flat).unflatten(0, (batch, frames))
 
     def step(self, frame: torch.Tensor, state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Translate one frame of a stream: ``[B, Cin, H, W]`` -> ``([B, Cout, H, W], state)``.
@@ -151,9 +170,8 @@ class RecurrentUNet(nn.Module):
         if frame.dim() != 4:
             raise ValueError(f"frame must be [B, C, H, W], got shape {tuple(frame.shape)}")
         self._check_channels(frame.shape[1], "frame")
-        height, width = frame.shape[-2:]
         features = self._encode(self._pad(frame))
         bottleneck = features[-1]
         if self.rnn is not None:
             bottleneck, state = self.rnn(bottleneck, state)
-        return self._decode(bottleneck, features, height, width), state
+        return self._decode(bottleneck, features, frame), state

@@ -100,7 +100,7 @@ def _dry_run(config: RunConfig) -> None:
 
     print(yaml.safe_dump(config_to_dict(config), sort_keys=False), end="")
     print("---")
-    generator, discriminator = build_generator(config), build_discriminator(config)
+    generator, discriminator = build_generator(config.model, config.task, config.setting_switches), build_discriminator(config.model, config.task, config.setting_switches)
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
     print(f"generator:     {type(generator).__name__}, {count(generator):,} parameters")
     print(f"discriminator: {type(discriminator).__name__}, {count(discriminator):,} parameters")

@@ -429,8 +429,8 @@ def _train(config: RunConfig, env: Distributed, resume: str | Path | None) -> Tr
     # rank; only then the per-rank random stream starts (or is restored), so that a resumed run
     # draws the same dropout masks as the uninterrupted one.
     seed_everything(config.seed)
-    generator = build_generator(config).to(device)
-    discriminator = build_discriminator(config).to(device)
+    generator = build_generator(config.model, config.task, config.setting_switches).to(device)
+    discriminator = build_discriminator(config.model, config.task, config.setting_switches).to(device)
     train_set = build_dataset(config.data, "train", config.task)
     # Built now so that a broken validation split fails before hours of training, not after.
     val_set = build_dataset(config.data, "val", config.task) if env.is_main and config.train.val_videos > 0 else None

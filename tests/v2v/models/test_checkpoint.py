@@ -84,9 +84,24 @@ def test_version_1_checkpoints_read_without_best(tmp_path):
     assert state["best"] is None and state["step"] == 4
 
 
+def test_stored_configs_from_before_model_residual_load_tanh_generators(tmp_path):
+    # Configs written before model.residual existed describe tanh generators; null would now
+    # resolve to the task's choice (residual for colorization) and change what the weights compute.
+    config = load_config("quickstart", ["model.residual=false", "model.gen_channels=8"])
+    generator = _trained_generator(config)
+    values = config_to_dict(config)
+    del values["model"]["residual"]
+    file = tmp_path / "old.pt"
+    torch.save({**new_checkpoint(7, values), "generator": generator.state_dict()}, file)
+    loaded = read_generator(file)
+    assert loaded.config.model.residual is False and not loaded.generator.residual
+    video = torch.rand(1, 2, 1, 64, 64) * 2 - 1
+    assert torch.equal(loaded.generator(video), generator.eval()(video))
+
+
 def _trained_generator(config, seed=3):
     torch.manual_seed(seed)
-    generator = build_generator(config)
+    generator = build_generator(config.model, config.task, config.setting_switches)
     with torch.no_grad():
         next(generator.parameters()).add_(1.0)
     return generator

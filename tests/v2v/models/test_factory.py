@@ -13,7 +13,7 @@ from v2v.models import PatchDiscriminator, TwoChannelDiscriminator, build_discri
 def test_shapes_for_every_setting_and_task(setting, task):
     config = load_config("quickstart", [f"setting={setting}", f"task={task}"])
     cin, cout = task_channels(task)
-    generator, discriminator = build_generator(config), build_discriminator(config)
+    generator, discriminator = build_generator(config.model, config.task, config.setting_switches), build_discriminator(config.model, config.task, config.setting_switches)
     switches = SETTINGS[setting]
     assert generator.recurrent == switches.recurrent_generator
     video = torch.rand(2, 3, cin, 48, 40) * 2 - 1
@@ -33,4 +33,5 @@ def test_unresolved_config_is_refused():
     from v2v.config import RunConfig
 
     with pytest.raises(ConfigError, match="resolve"):
-        build_generator(RunConfig())
+        config = RunConfig()
+        build_generator(config.model, config.task, config.setting_switches)

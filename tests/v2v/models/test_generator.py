@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from v2v.models import PRESETS, RecurrentUNet
+from v2v.config import PRESETS
+from v2v.models import RecurrentUNet
 
 
 def small(in_channels=1, out_channels=3, **kwargs):
@@ -124,3 +125,31 @@ def test_instance_norm_refuses_frames_that_reach_a_1x1_bottleneck():
     with pytest.raises(ValueError, match="1x1 bottleneck"):
         generator.step(torch.zeros(1, 3, 8, 5))
     assert generator(torch.zeros(1, 2, 3, 9, 9)).shape == (1, 2, 1, 9, 9)  # padded to 16: a 2x2 bottleneck
+
+
+@pytest.mark.parametrize("channels", [(1, 3), (3, 3)])
+@pytest.mark.parametrize("recurrent", [False, True])
+def test_residual_output_is_the_input_plus_a_correction(channels, recurrent):
+    torch.manual_seed(0)
+    generator = small(*channels, residual=True, recurrent=recurrent).eval()
+    assert isinstance(generator.output, nn.Conv2d)  # no tanh
+    video = torch.rand(1, 4, channels[0], 37, 50) * 2 - 1
+    with torch.no_grad():
+        generator.output.weight.zero_()
+        generator.output.bias.zero_()
+        assert torch.equal(generator(video), video.expand(-1, -1, channels[1], -1, -1))
+        generator.output.bias.fill_(0.25)
+        assert torch.allclose(generator(video), video.expand(-1, -1, channels[1], -1, -1) + 0.25)
+        torch.nn.init.normal_(generator.output.weight, std=0.5)
+        state, stepped = None, []
+        for t in range(4):
+            out, state = generator.step(video[:, t], state)
+            stepped.append(out)
+        assert torch.allclose(torch.stack(stepped, dim=1), generator(video), atol=1e-5)
+
+
+def test_residual_output_needs_matching_channels():
+    with pytest.raises(ValueError, match="in_channels must be 1 or out_channels=1"):
+        small(3, 1, residual=True)
+    with pytest.raises(ValueError, match="in_channels must be 1 or out_channels=3"):
+        small(2, 3, residual=True)

@@ -51,7 +51,8 @@ def test_two_gloo_ranks_hold_identical_parameters(tiny_overrides, tmp_path):
     torch.manual_seed(0)
     from v2v.models import build_generator
 
-    initial = build_generator(load_config("quickstart", overrides)).state_dict()
+    config = load_config("quickstart", overrides)
+    initial = build_generator(config.model, config.task, config.setting_switches).state_dict()
     assert any(not torch.equal(initial[n], ranks[0]["generator"][n]) for n in initial if "running_" not in n)
     run_dir = tmp_path / "runs" / "ddp"
     checkpoint = torch.load(run_dir / "checkpoints" / "step_0000003.pt", weights_only=True)

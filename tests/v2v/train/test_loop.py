@@ -17,7 +17,7 @@ from v2v.train.loop import autocast_dtype, train, train_step
 
 def setup(config, seed=0):
     torch.manual_seed(seed)
-    generator, discriminator = build_generator(config), build_discriminator(config)
+    generator, discriminator = build_generator(config.model, config.task, config.setting_switches), build_discriminator(config.model, config.task, config.setting_switches)
     batch = collate_clips([build_dataset(config.data, "train", config.task)[0]])
     optimizers = (
         torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999)),
