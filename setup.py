@@ -104,7 +104,8 @@ def _extension():
         archs = _cuda_arch_list()
         os.environ["TORCH_CUDA_ARCH_LIST"] = archs  # what torch's build reads
         sources += sorted(glob.glob(str(CSRC / "cuda" / "*.cu")))
-        defines = ["-DV2V_WITH_CUDA"]
+        # The list is compiled in: torch.ops.v2vcore.built_cuda_archs() reports it.
+        defines = ["-DV2V_WITH_CUDA", f'-DV2V_CUDA_ARCHS="{archs}"']
         nvcc_flags = [*opt, "--fmad=false", "--expt-relaxed-constexpr", "-lineinfo", *defines]
         print(f"v2vcore: building CPU + CUDA kernels (arch {archs})")
         return CUDAExtension(
