@@ -83,7 +83,7 @@ def test_non_finite_gradient_at_a_masked_out_pixel_stays_out(device, dtype):
     video, flow_fwd, flow_bwd, grad = masked_out_corner_inputs(dtype)
     grads = {}
     for deterministic in (False, True):
-        v = video.to(device).requires_grad_(True)
+        v = video.to(device).detach().clone().requires_grad_(True)  # a fresh leaf: on the CPU .to is a no-op
         with deterministic_algorithms(deterministic):
             residual, mask = v2vcore.residual_error(v, flow_fwd.to(device), flow_bwd.to(device), return_mask=True)
             residual.backward(grad.to(device))
