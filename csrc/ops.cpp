@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -28,10 +29,16 @@ bool built_with_cuda() {
 #endif
 }
 
-// The TORCH_CUDA_ARCH_LIST the CUDA kernels were compiled for ("" without CUDA kernels).
+#define V2V_STRINGIFY_(x) #x
+#define V2V_STRINGIFY(x) V2V_STRINGIFY_(x)
+
+// The TORCH_CUDA_ARCH_LIST the CUDA kernels were compiled for, ';'-separated ("" without CUDA
+// kernels). setup.py passes it as one token with '_' for the separators (see there why).
 std::string built_cuda_archs() {
 #ifdef V2V_CUDA_ARCHS
-  return V2V_CUDA_ARCHS;
+  std::string archs = V2V_STRINGIFY(V2V_CUDA_ARCHS);
+  std::replace(archs.begin(), archs.end(), '_', ';');
+  return archs;
 #else
   return "";
 #endif
