@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml setup.py MANIFEST.in $(wildcard csrc/*.* csrc/cpu/*.* c
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q "$(TORCH)" numpy setuptools wheel ninja
 	$(PY) -m pip install -q --no-build-isolation -e ".[test]"
-	$(PY) -c "import v2vcore; assert v2vcore.has_cpu_kernels(); print('v2vcore kernels: cpu', 'cuda' if v2vcore.has_cuda_kernels() else '(no cuda)')"
+	$(PY) -c "import v2vcore; assert v2vcore.has_cpu_kernels(); print('v2vcore kernels: cpu', 'cuda (' + __import__('torch').ops.v2vcore.built_cuda_archs() + ')' if v2vcore.has_cuda_kernels() else '(no cuda)')"
 	rm -f $(VENV)/.installed $(VENV)/.installed-*
 	touch "$(VENV)/.installed-$$($(KEY_SH))"  # the key now that torch is installed
 

@@ -104,7 +104,11 @@ def _extension():
         archs = _cuda_arch_list()
         os.environ["TORCH_CUDA_ARCH_LIST"] = archs  # what torch's build reads
         sources += sorted(glob.glob(str(CSRC / "cuda" / "*.cu")))
-        defines = ["-DV2V_WITH_CUDA"]
+        # The list is compiled in (torch.ops.v2vcore.built_cuda_archs() reports it) as one bare
+        # token: ninja runs the compile commands through a shell, which would strip quotes and end
+        # the command at a ';'. ops.cpp stringifies it and turns '_' back into ';'.
+        arch_token = "_".join(archs.replace(";", " ").split())
+        defines = ["-DV2V_WITH_CUDA", f"-DV2V_CUDA_ARCHS={arch_token}"]
         nvcc_flags = [*opt, "--fmad=false", "--expt-relaxed-constexpr", "-lineinfo", *defines]
         print(f"v2vcore: building CPU + CUDA kernels (arch {archs})")
         return CUDAExtension(

@@ -393,12 +393,29 @@ V2V_HD double from_fixed(unsigned long long bits, double scale) {
 }
 
 // The largest power of two such that plane_size * max_abs_grad * scale < 2^62: every partial sum of a
-// target is at most the sum of |contribution| over all pixels of its plane, which this bounds.
+// target is at most the sum of |contribution| over the pixels of its plane, which this bounds.
+// `max_abs_grad` is the largest |dL/dE| over the pixels that scatter (residual_scatter_bound, warp_scatter_bound: determinism.cpp).
+// The exponent is read off the binary representation (frexp), not from log2: the CPU's and the
+// device's log2 may round differently near a power of two, and the CPU and CUDA scales must agree to
+// the bit. An overflowing bound (max_abs_grad near DBL_MAX) is bounded through the two exponents
+// rather than cast from Inf to int, which is undefined.
 V2V_HD double fixed_point_scale(double max_abs_grad, int64_t plane_size) {
   if (!(max_abs_grad < INFINITY)) return 0.0;  // NaN or Inf
   if (max_abs_grad == 0.0) return 1.0;
-  const double bound = max_abs_grad * static_cast<double>(plane_size) * 2.0;  // 2x: rounding slack
-  const int exponent = 62 - static_cast<int>(::ceil(::log2(bound)));
+  const double plane_bound = static_cast<double>(plane_size) * 2.0;  // 2x: rounding slack
+  const double bound = max_abs_grad * plane_bound;
+  int exponent_of_bound;  // the least e with bound <= 2^e, i.e. ceil(log2(bound)), exactly
+  if (bound < INFINITY) {
+    int e;
+    const double mantissa = ::frexp(bound, &e);  // bound = mantissa * 2^e, mantissa in [0.5, 1)
+    exponent_of_bound = mantissa == 0.5 ? e - 1 : e;
+  } else {  // max_abs_grad < 2^e1 and plane_bound <= 2^e2, so bound < 2^(e1 + e2)
+    int e1, e2;
+    ::frexp(max_abs_grad, &e1);
+    ::frexp(plane_bound, &e2);
+    exponent_of_bound = e1 + e2;
+  }
+  const int exponent = 62 - exponent_of_bound;
   return ::ldexp(1.0, exponent < 1000 ? (exponent > -1000 ? exponent : -1000) : 1000);
 }
 

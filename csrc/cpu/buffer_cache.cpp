@@ -1,4 +1,4 @@
-// Large CPU output buffers of the v2vcore ops, cached between calls; see empty_cpu_output in ops.h.
+// Large CPU output buffers of the v2vcore ops, cached between calls; see buffer_cache.h.
 //
 // A buffer of N bytes is a 2 MiB-aligned allocation advised to use transparent huge pages and faulted
 // in once, from one thread (huge-page faults taken by several threads at once serialise badly: on a
@@ -18,7 +18,7 @@
 #include <unistd.h>
 #endif
 
-#include "ops.h"
+#include "cpu/buffer_cache.h"
 
 namespace v2vcore {
 namespace {

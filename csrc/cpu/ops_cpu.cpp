@@ -15,12 +15,16 @@
 #include <algorithm>
 #include <atomic>
 
+#include "checks.h"
+#include "cpu/buffer_cache.h"
+#include "cpu/parallel.h"
 #include "cpu/residual_f32.h"
-#include "ops.h"
+#include "determinism.h"
+#include "dispatch.h"
+#include "pixel_math.h"
 
 namespace v2vcore {
 namespace {
-
 
 // Split channels so that scatter tasks outnumber threads (each task owns whole target planes).
 int64_t channel_chunks(int64_t plane_groups, int64_t channels) {
@@ -28,8 +32,6 @@ int64_t channel_chunks(int64_t plane_groups, int64_t channels) {
   const int64_t chunks = (wanted + plane_groups - 1) / std::max<int64_t>(1, plane_groups);
   return std::max<int64_t>(1, std::min(channels, chunks));
 }
-
-double max_abs(const at::Tensor& t) { return t.numel() ? t.abs().max().item<double>() : 0.0; }
 
 template <typename acc_t>
 struct AddFloat {
@@ -144,7 +146,8 @@ at::Tensor residual_error_backward_cpu(const at::Tensor& grad_in, const at::Tens
       const auto ws_dtype = fixed_point ? at::kLong : c10::CppTypeToScalarType<acc_t>::value;
       workspace = empty_cpu_output({batch, pairs, channels, height, width}, grad.options().dtype(ws_dtype)).zero_();
     }
-    const double scale = fixed_point ? fixed_point_scale(max_abs(grad), plane) : 1.0;
+    const double scale =
+        fixed_point ? fixed_point_scale(residual_scatter_bound(grad, mask).item<double>(), plane) : 1.0;
 
     const scalar_t* grad_ptr = grad.const_data_ptr<scalar_t>();
     const bool* mask_ptr = mask.const_data_ptr<bool>();
@@ -266,7 +269,8 @@ at::Tensor warp_backward_cpu(const at::Tensor& grad_in, const at::Tensor& flow_i
         alias_output ? grad_x
                      : empty_cpu_output(grad.sizes(), grad.options().dtype(fixed_point ? at::kLong
                                                                            : c10::CppTypeToScalarType<acc_t>::value)).zero_();
-    const double scale = fixed_point ? fixed_point_scale(max_abs(grad), plane) : 1.0;
+    const double scale =
+        fixed_point ? fixed_point_scale(warp_scatter_bound(grad, flow, padding).item<double>(), plane) : 1.0;
     const scalar_t* grad_ptr = grad.const_data_ptr<scalar_t>();
     const flow_t* flow_ptr = flow.const_data_ptr<flow_t>();
     const int64_t chunks = channel_chunks(batch, channels);

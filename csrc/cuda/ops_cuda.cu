@@ -13,7 +13,10 @@
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
-#include "ops.h"
+#include "checks.h"
+#include "determinism.h"
+#include "dispatch.h"
+#include "pixel_math.h"
 
 namespace v2vcore {
 namespace {
@@ -27,15 +30,21 @@ int64_t blocks_for(int64_t n) {
 
 // The flows are checked while they are read: a kernel raises this flag (rarely) and the host reads
 // it after the launch. Reading costs a device-to-host sync, so it is skipped when not asked for and
-// while a CUDA graph is being captured (where a sync is illegal).
+// while a CUDA graph is being captured (where a sync is illegal); the latter is said once per process,
+// since a caller who asked for the check would otherwise not know it did not happen.
 struct NonFiniteFlag {
   at::Tensor flag;
   int* ptr = nullptr;
   explicit NonFiniteFlag(const at::Tensor& like, bool wanted) {
-    if (wanted && c10::cuda::currentStreamCaptureStatusMayInitCtx() == c10::cuda::CaptureStatus::None) {
-      flag = at::zeros({1}, like.options().dtype(at::kInt));
-      ptr = flag.mutable_data_ptr<int>();
+    if (!wanted) return;
+    if (c10::cuda::currentStreamCaptureStatusMayInitCtx() != c10::cuda::CaptureStatus::None) {
+      TORCH_WARN_ONCE("v2vcore: flows are not checked for NaN/Inf while a CUDA graph is being captured (the ",
+                      "check needs a device-to-host sync); validate them before capture and pass check_flows=False ",
+                      "to silence this warning");
+      return;
     }
+    flag = at::zeros({1}, like.options().dtype(at::kInt));
+    ptr = flag.mutable_data_ptr<int>();
   }
   bool raised() const { return ptr != nullptr && flag.item<int>() != 0; }
 };
@@ -157,10 +166,10 @@ __global__ void fixed_point_scale_kernel(const double* max_abs, int64_t plane, d
   *scale = fixed_point_scale(*max_abs, plane);
 }
 
-// The scale of a deterministic scatter, computed on the device from max |grad| (no host sync).
-at::Tensor fixed_point_scale_on_device(const at::Tensor& grad, int64_t plane, cudaStream_t stream) {
-  const at::Tensor max_abs = grad.numel() ? grad.abs().amax().to(at::kDouble) : at::zeros({}, grad.options().dtype(at::kDouble));
-  at::Tensor scale = at::empty({}, grad.options().dtype(at::kDouble));
+// The scale of a deterministic scatter, computed on the device (no host sync) from the bound of
+// determinism.h: max |grad| over the elements that scatter, a 0-dim float64 tensor on the device.
+at::Tensor fixed_point_scale_on_device(const at::Tensor& max_abs, int64_t plane, cudaStream_t stream) {
+  at::Tensor scale = at::empty({}, max_abs.options());
   fixed_point_scale_kernel<<<1, 1, 0, stream>>>(max_abs.const_data_ptr<double>(), plane, scale.mutable_data_ptr<double>());
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   return scale;
@@ -189,7 +198,8 @@ at::Tensor residual_error_backward_cuda(const at::Tensor& grad_in, const at::Ten
     const int64_t elements = grad_video.numel();
     if (fixed_point) {
       at::Tensor workspace = at::zeros({batch, pairs, channels, height, width}, grad.options().dtype(at::kLong));
-      const at::Tensor scale = fixed_point_scale_on_device(grad, plane, stream);
+      const at::Tensor scale =
+          fixed_point_scale_on_device(residual_scatter_bound(grad, mask), plane, stream);
       auto* ws = reinterpret_cast<unsigned long long*>(workspace.mutable_data_ptr<int64_t>());
       residual_backward_scatter_kernel<acc_t, scalar_t, flow_t><<<blocks_for(pixels), kThreads, 0, stream>>>(
           grad.const_data_ptr<scalar_t>(), mask.const_data_ptr<bool>(), flow_bwd.const_data_ptr<flow_t>(),
@@ -364,7 +374,8 @@ at::Tensor warp_backward_cuda(const at::Tensor& grad_in, const at::Tensor& flow_
     using acc_t = acc_type_t<scalar_t, flow_t>;
     if (fixed_point) {
       at::Tensor workspace = at::zeros(grad.sizes(), grad.options().dtype(at::kLong));
-      const at::Tensor scale = fixed_point_scale_on_device(grad, plane, stream);
+      const at::Tensor scale =
+          fixed_point_scale_on_device(warp_scatter_bound(grad, flow, padding), plane, stream);
       auto* ws = reinterpret_cast<unsigned long long*>(workspace.mutable_data_ptr<int64_t>());
       warp_backward_scatter_kernel<acc_t, scalar_t, flow_t><<<blocks_for(pixels), kThreads, 0, stream>>>(
           grad.const_data_ptr<scalar_t>(), flow.const_data_ptr<flow_t>(), AtomicAddFixed{ws, 0.0},
@@ -395,6 +406,18 @@ at::Tensor warp_backward_cuda(const at::Tensor& grad_in, const at::Tensor& flow_
 }
 
 }  // namespace
+
+// Whether the kernels can run on GPU `device`: asking for a kernel's attributes loads the module for
+// that device, which fails when the build has neither a binary for its architecture nor PTX that the
+// driver can compile for it. All kernels are built for the same architectures, so one stands for all.
+std::string cuda_kernel_image_error(int64_t device) {
+  const c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device));
+  cudaFuncAttributes attributes;
+  const cudaError_t status = cudaFuncGetAttributes(&attributes, residual_forward_kernel<float, float, float>);
+  if (status == cudaSuccess) return "";
+  (void)cudaGetLastError();  // clear the error, so that it is not reported again by a later call
+  return cudaGetErrorString(status);
+}
 
 TORCH_LIBRARY_IMPL(v2vcore, CUDA, m) {
   m.impl("residual_error", &residual_error_cuda);

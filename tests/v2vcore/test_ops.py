@@ -504,6 +504,34 @@ def test_backward_op_rejects_bad_arguments():
         torch.ops.v2vcore.residual_error_backward(grad, flow[:, :1], torch.zeros(1, 2, 1, 4, 5, dtype=torch.bool))
 
 
+@pytest.mark.parametrize("shape", [(1, 2, 0, 4, 5), (1, 2, 3, 0, 5), (1, 2, 3, 4, 0)])
+def test_backward_op_rejects_empty_channels_rows_or_columns(shape):
+    grad = torch.zeros(shape)
+    flow = torch.zeros(shape[0], shape[1], 2, *shape[3:])
+    mask = torch.zeros(shape[0], shape[1], 1, *shape[3:], dtype=torch.bool)
+    with pytest.raises(ValueError, match=r"grad_residual needs C, H, W >= 1"):
+        torch.ops.v2vcore.residual_error_backward(grad, flow, mask)
+
+
+@pytest.mark.parametrize("dim", [2, 3, 4])
+def test_backward_op_rejects_dimensions_of_2_31(dim):
+    # Expanded (stride 0) tensors: 2^31 elements along one dimension in a few bytes of memory; the
+    # check runs before anything is read.
+    sizes = [1, 1, 1, 1, 1]
+    sizes[dim] = 2**31
+    grad = torch.zeros(1).expand(sizes)
+    flow = torch.zeros(1).expand(1, 1, 2, *sizes[3:])
+    mask = torch.zeros(1, dtype=torch.bool).expand(1, 1, 1, *sizes[3:])
+    with pytest.raises(ValueError, match=r"grad_residual has 2147483648 elements along dimension .*at most 2\^31 - 1"):
+        torch.ops.v2vcore.residual_error_backward(grad, flow, mask)
+
+
+def test_warp_rejects_channels_of_2_31():
+    x = torch.zeros(1).expand(1, 2**31, 1, 1)
+    with pytest.raises(ValueError, match=r"x has 2147483648 elements along dimension 1"):
+        v2vcore.warp(x, torch.zeros(1, 2, 1, 1))
+
+
 @pytest.mark.parametrize("op_name", ["residual_error", "warp"])
 def test_double_backward_is_a_clear_error(op_name):
     video = random_video(1, 3, 2, 6, 7, seed=60, dtype=torch.float64).requires_grad_(True)
@@ -536,6 +564,13 @@ def test_check_device_on_a_machine_without_a_gpu(monkeypatch):
     monkeypatch.setattr(ops, "has_cuda_kernels", lambda: True)
     with pytest.raises(RuntimeError, match=r"torch.cuda.is_available\(\) is False"):
         v2vcore.check_device("cuda")
+
+
+def test_build_records_its_cuda_architectures():
+    archs = torch.ops.v2vcore.built_cuda_archs()
+    assert (archs != "") == v2vcore.has_cuda_kernels()
+    if not v2vcore.has_cuda_kernels():
+        assert "without CUDA kernels" in torch.ops.v2vcore.cuda_kernel_image_error(0)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
