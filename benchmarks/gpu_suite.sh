@@ -9,7 +9,8 @@
 # any failed):
 #   build      the extension against this machine's own torch, CUDA kernels for this GPU's arch
 #   tests      the CUDA op tests (pytest -m cuda tests/v2vcore)             -> gpu_tests.xml
-#   sanitizer  compute-sanitizer memcheck and racecheck over every kernel   -> sanitizer.log
+#   sanitizer  compute-sanitizer memcheck, racecheck and initcheck (reads of uninitialised device
+#              memory) over every kernel                                    -> sanitizer.log
 #   bench      op benchmarks (fused / eager / compiled, fp32 and bf16, three shapes) and the roofline
 #                                                                           -> gpu_bench.json, gpu_bench.md
 #   profile    training-step profile, paper preset, 256x256, 5 frames, batch 4, bf16
@@ -58,7 +59,8 @@ for part in "${parts[@]}"; do
       run_part sanitizer bash -c "
         set -o pipefail
         compute-sanitizer --tool memcheck --error-exitcode 1 $python benchmarks/sanitizer_workload.py 2>&1 | tail -n 40 > '$out/sanitizer.log' &&
-        compute-sanitizer --tool racecheck --error-exitcode 1 $python benchmarks/sanitizer_workload.py 2>&1 | tail -n 40 >> '$out/sanitizer.log'" ;;
+        compute-sanitizer --tool racecheck --error-exitcode 1 $python benchmarks/sanitizer_workload.py 2>&1 | tail -n 40 >> '$out/sanitizer.log' &&
+        compute-sanitizer --tool initcheck --error-exitcode 1 $python benchmarks/sanitizer_workload.py 2>&1 | tail -n 40 >> '$out/sanitizer.log'" ;;
     bench)
       run_part bench bash -c "$python -m pytest benchmarks -k cuda --benchmark-only -q -p no:cacheprovider \
         --benchmark-json='$out/gpu_bench.json' && $python benchmarks/report.py '$out/gpu_bench.json' --output '$out/gpu_bench.md'" ;;
