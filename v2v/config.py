@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 import yaml
 
-from v2v.data import TASKS, DataConfig, get_task
+from v2v.data import METRIC_GOALS, TASKS, DataConfig, get_task
 from v2v.fileio import atomic_write_text
 
 __all__ = [
@@ -99,18 +99,14 @@ SETTINGS: dict[str, Setting] = {
 
 
 BEST_METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "psnr": ("max", ("colorization", "superres")),
-    "J": ("max", ("segmentation",)),
-    "F": ("max", ("segmentation",)),
-    "T": ("min", ("segmentation",)),
-    "l1": ("min", tuple(TASKS)),
-    "warping_error": ("min", tuple(TASKS)),
+    metric: (goal, tuple(name for name in TASKS if metric in get_task(name).metrics))
+    for metric, goal in METRIC_GOALS.items()
 }
 """Validation metrics that ``train.best_metric`` may name: whether higher (``max``) or lower
-(``min``) is better, and the tasks whose validation reports them."""
+(``min``) is better, and the tasks whose validation reports them (from the task registry)."""
 
-DEFAULT_BEST_METRIC = {"colorization": "psnr", "superres": "psnr", "segmentation": "J"}
-"""What ``train.best_metric: auto`` stands for, per task."""
+DEFAULT_BEST_METRIC = {name: get_task(name).best_metric for name in TASKS}
+"""What ``train.best_metric: auto`` stands for, per task (:attr:`v2v.data.Task.best_metric`)."""
 
 
 # --------------------------------------------------------------------------------------------------

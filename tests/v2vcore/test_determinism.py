@@ -98,7 +98,6 @@ def test_non_finite_gradient_at_a_masked_out_pixel_stays_out(device, dtype):
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("padding", ["zeros", "border"])
 def test_non_finite_gradient_of_a_warp_sample_without_taps_stays_out(device, padding):
-    x = torch.rand(1, 2, 5, 7, dtype=torch.float64)
     flow = torch.zeros(1, 2, 5, 7, dtype=torch.float64)
     grad = torch.randn(1, 2, 5, 7, generator=torch.Generator().manual_seed(42), dtype=torch.float64)
     if padding == "zeros":

@@ -26,6 +26,7 @@ from .davis import DavisSequence, read_annotation, scan_davis, write_davis_layou
 from .synthetic import GRAY_TEXTURE_NAMES, PHOTO_NAMES, SyntheticConfig, synthetic_clip
 from .tasks import (
     COMMON_METRICS,
+    METRIC_GOALS,
     T_PROTOCOLS,
     TASK_REGISTRY,
     TASKS,
@@ -54,6 +55,7 @@ __all__ = [
     "get_task",
     "ScoringOptions",
     "COMMON_METRICS",
+    "METRIC_GOALS",
     "T_PROTOCOLS",
     "task_channels",
     "task_input",

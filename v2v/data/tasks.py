@@ -39,6 +39,7 @@ __all__ = [
     "TASKS",
     "TASK_REGISTRY",
     "COMMON_METRICS",
+    "METRIC_GOALS",
     "T_PROTOCOLS",
     "Task",
     "ScoringOptions",
@@ -60,6 +61,10 @@ COMMON_METRICS = ("l1", "warping_error", "warping_error_target", "tOF")
 """Metrics every task reports (``l1`` on the model's range; the warping errors of the output and of
 the target from the input video's flows; tOF of the output against the target, when a tOF flow
 estimator is set)."""
+
+METRIC_GOALS = {"psnr": "max", "J": "max", "F": "max", "T": "min", "l1": "min", "warping_error": "min"}
+"""Whether higher (``max``) or lower (``min``) is better, for the metrics a run may select its
+``best`` checkpoint by (``train.best_metric``); a task reports those among its :attr:`Task.metrics`."""
 
 T_PROTOCOLS = ("consecutive", "davis")
 """How T pairs the masks: every consecutive pair of predictions, or the DAVIS protocol (the first
@@ -167,6 +172,8 @@ class Task:
         unit_input: RGB frames ``[..., 3, H, W]`` in [0, 1] -> the model input in [0, 1].
         own_metrics: the task's own metric keys, in report order (see :attr:`metrics`).
         scorer: computes :attr:`own_metrics` of one video (see :data:`Scorer`).
+        best_metric: the validation metric that selects a run's ``best`` checkpoint unless the
+            config names one (a key of :data:`METRIC_GOALS` among :attr:`metrics`).
         output_base: the model input ``[..., in_channels, H, W]`` in [-1, 1] as a guess of the output
             ``[..., out_channels, H, W]`` (colorization: the luma as gray RGB; superres: the bicubic
             upscale itself), or None where input and output live in different spaces
@@ -181,6 +188,7 @@ class Task:
     unit_input: Callable[[torch.Tensor], torch.Tensor]
     own_metrics: tuple[str, ...]
     scorer: Scorer
+    best_metric: str
     output_base: Callable[[torch.Tensor], torch.Tensor] | None
 
     @property
@@ -310,11 +318,13 @@ TASK_REGISTRY: dict[str, Task] = {
     for task in (
         Task("segmentation", 3, 1, needs_masks=True, unit_input=_identity,
              own_metrics=("J", "J_recall", "J_decay", "F", "F_recall", "F_decay", "T"), scorer=_score_masks,
-             output_base=None),
+             best_metric="J", output_base=None),
         Task("colorization", 1, 3, needs_masks=False, unit_input=rgb_to_luma,
-             own_metrics=("psnr", "psnr_input"), scorer=_psnr_scorer(False, _gray_rgb), output_base=_gray_rgb),
+             own_metrics=("psnr", "psnr_input"), scorer=_psnr_scorer(False, _gray_rgb),
+             best_metric="psnr", output_base=_gray_rgb),
         Task("superres", 3, 3, needs_masks=False, unit_input=bicubic_degrade,
-             own_metrics=("psnr", "psnr_input"), scorer=_psnr_scorer(True, _identity), output_base=_identity),
+             own_metrics=("psnr", "psnr_input"), scorer=_psnr_scorer(True, _identity),
+             best_metric="psnr", output_base=_identity),
     )
 }
 """Every task, by name."""

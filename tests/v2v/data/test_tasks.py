@@ -4,9 +4,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from v2v import metrics
 from v2v.data import (
     TASKS,
     bicubic_degrade,
+    get_task,
     make_task_pair,
     rgb_to_luma,
     task_channels,
@@ -121,13 +123,14 @@ def test_bad_frames_are_clear_errors():
 
 
 def test_registry_holds_one_task_object_per_name():
-    from v2v.data import COMMON_METRICS, TASK_REGISTRY, Task, get_task
+    from v2v.data import COMMON_METRICS, METRIC_GOALS, TASK_REGISTRY, Task, get_task
 
     assert tuple(TASK_REGISTRY) == TASKS
     for name, task in TASK_REGISTRY.items():
         assert isinstance(task, Task) and task.name == name and get_task(name) is task and get_task(task) is task
         assert task.channels == task_channels(name)
         assert task.metrics[-len(COMMON_METRICS):] == COMMON_METRICS and len(set(task.metrics)) == len(task.metrics)
+        assert task.best_metric in METRIC_GOALS and task.best_metric in task.metrics
     assert get_task("segmentation").needs_masks and not get_task("colorization").needs_masks
     assert get_task("segmentation").own_metrics == ("J", "J_recall", "J_decay", "F", "F_recall", "F_decay", "T")
     assert get_task("superres").own_metrics == ("psnr", "psnr_input")
@@ -152,3 +155,20 @@ def test_scoring_options_are_checked():
         ScoringOptions(t_protocol="official")
     with pytest.raises(ValueError, match="psnr_crop_border must be an int >= 0"):
         ScoringOptions(psnr_crop_border=-1)
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_output_base_is_the_trivial_baseline_psnr_input_scores(task):
+    spec = get_task(task)
+    frames = torch.rand(3, 3, 16, 20)
+    inputs, target = make_task_pair(frames, (frames[:, :1] > 0.5).float(), task)
+    if spec.output_base is None:
+        assert task == "segmentation"
+        return
+    base = spec.output_base(inputs)
+    assert base.shape == target.shape
+    if task == "colorization":  # the luma as gray RGB: every channel is the input
+        assert torch.equal(base, inputs.expand(-1, 3, -1, -1))
+    scores = spec.score(target, target, inputs)
+    expected = metrics.psnr(((base + 1) / 2).clamp(0, 1), (target + 1) / 2)
+    assert scores["psnr_input"] == pytest.approx(expected, abs=1e-6)

@@ -125,14 +125,16 @@ def test_temporal_weight_matters_exactly_when_the_setting_has_the_temporal_loss(
     assert same == (not SETTINGS[setting].temporal_loss)
 
 
+@pytest.mark.parametrize("residual", [False, True])
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
-def test_autocast_step_on_cpu(tiny_config, precision):
+def test_autocast_step_on_cpu(tiny_config, precision, residual):
     """The bf16 autocast path of CUDA (and fp16 with its gradient scaler), exercised on the CPU."""
-    config = tiny_config(f"train.precision={precision}")
+    config = tiny_config(f"train.precision={precision}", f"model.residual={str(residual).lower()}")
     dtype = autocast_dtype(precision, torch.device("cpu"))
     generator, discriminator, batch, optimizers = setup(config)
     losses, generated = run_step(config, generator, discriminator, batch, optimizers, autocast=dtype)
-    assert generated.dtype == dtype
+    # A residual generator adds its correction to the float32 input: the sum stays float32.
+    assert generated.dtype == (torch.float32 if residual else dtype)
     assert all(torch.isfinite(v) and v.dtype == torch.float32 for v in losses.values())
 
 
