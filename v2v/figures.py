@@ -71,13 +71,13 @@ def _residual_maps(output: torch.Tensor, flow_fwd: torch.Tensor, flow_bwd: torch
 
 
 def _cells_by_key(report: dict[str, Any], output: Path) -> dict[tuple[str, str, float], Path]:
-    from v2v.reproduce import Cell
+    from v2v.reproduce import Cell, weight_key
 
     default = report["default_temporal_weight"]
     runs = {}
     for entry in report["cells"]:
-        weight = entry["temporal_weight"]
-        cell = Cell(entry["task"], entry["setting"], entry["seed"], None if weight == default else weight)
+        weight = weight_key(entry["setting"], entry["temporal_weight"])
+        cell = Cell(entry["task"], entry["setting"], entry["seed"], None if weight in (None, default) else weight)
         if entry["seed"] == report["seeds"][0]:
             runs[(entry["task"], entry["setting"], weight)] = output / "cells" / cell.name / "run"
     return runs
@@ -89,6 +89,7 @@ def draw_figures(report: dict[str, Any], output: Path, destination: Path) -> lis
     from v2v.config import load_config
     from v2v.data import build_dataset
     from v2v.metrics import warping_error_per_pair
+    from v2v.reproduce import weight_key
 
     plt = _pyplot()
     destination.mkdir(parents=True, exist_ok=True)
@@ -99,7 +100,7 @@ def draw_figures(report: dict[str, Any], output: Path, destination: Path) -> lis
         config = load_config(report["base_config"], list(report["overrides"]) + [f"task={task}"])
         item = build_dataset(config.data, "test", task)[0]
         frames = item["input"]
-        outputs = {setting: translate_clip(runs[(task, setting, default)], frames) for setting in report["settings"]}
+        outputs = {setting: translate_clip(runs[(task, setting, weight_key(setting, default))], frames) for setting in report["settings"]}
         start = min(STRIP_START, max(1, frames.shape[0] - STRIP_FRAMES))
         count = min(STRIP_FRAMES, frames.shape[0] - start)
         shown = slice(start, start + count)

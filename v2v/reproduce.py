@@ -129,6 +129,13 @@ BUDGETS: dict[str, Budget] = {
 }
 
 
+def weight_key(setting: str, weight: float | None) -> float | None:
+    """The temporal weight that tells cells of ``setting`` apart: ``weight`` for the settings with
+    L_temporal, None for the others (their runs do not depend on it, so a cell trained under
+    another default weight is still the same cell)."""
+    return weight if setting in TEMPORAL_SETTINGS else None
+
+
 @dataclass(frozen=True)
 class Cell:
     """One training run of the grid: a task, a setting, a seed and (for the study) a temporal weight.
@@ -193,15 +200,25 @@ def run_cell(budget: Budget, cell: Cell, cell_dir: str, data: tuple[str, str] | 
 
     folder = Path(cell_dir)
     result_file = folder / "cell.json"
+    overrides = cell_overrides(budget, cell, data) + [f"train.runs_dir={folder}", f"train.threads={threads}"]
+    config = load_config(budget.base_config, overrides)
     if result_file.is_file():
-        return json.loads(result_file.read_text())
+        entry = json.loads(result_file.read_text())
+        stored = (weight_key(cell.setting, entry["temporal_weight"]), entry["steps"])
+        wanted = (weight_key(cell.setting, config.loss.temporal_weight), config.train.steps)
+        if stored != wanted:
+            # A default changed since the cell was trained: reusing it would mix two configs.
+            raise ValueError(
+                f"cell {folder} was trained with loss.temporal_weight={entry['temporal_weight']} and "
+                f"{entry['steps']} steps, the grid now asks for {config.loss.temporal_weight} and "
+                f"{config.train.steps}: delete that folder to train it again, or use another --output"
+            )
+        return entry
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     if threads:
         torch.set_num_threads(threads)
-    overrides = cell_overrides(budget, cell, data) + [f"train.runs_dir={folder}", f"train.threads={threads}"]
-    config = load_config(budget.base_config, overrides)
     started = time.perf_counter()
     train(config)
     trained = time.perf_counter()
@@ -242,10 +259,11 @@ def _stats(values: list[float]) -> tuple[float, float, int]:
 
 
 def summarize(entries: list[dict[str, Any]]) -> dict[tuple[str, str, float], dict[str, tuple[float, float, int]]]:
-    """Mean, sample std and count over seeds of every metric, per ``(task, setting, temporal_weight)``."""
+    """Mean, sample std and count over seeds of every metric, per ``(task, setting, weight_key)``."""
     groups: dict[tuple[str, str, float], list[dict[str, Any]]] = {}
     for entry in entries:
-        groups.setdefault((entry["task"], entry["setting"], entry["temporal_weight"]), []).append(entry["metrics"])
+        key = (entry["task"], entry["setting"], weight_key(entry["setting"], entry["temporal_weight"]))
+        groups.setdefault(key, []).append(entry["metrics"])
     summary = {}
     for key, rows in groups.items():
         names = sorted({name for row in rows for name in row})
@@ -265,8 +283,8 @@ _DIGITS = {"psnr": ".2f", "J": ".3f", "F": ".3f", "T": ".3f", "warping_error": "
 
 def _ordering(summary, task: str, default_weight: float, metric: str, better_low: bool, first: str, second: str) -> str:
     """Whether ``first`` beats ``second`` on ``metric`` by more than the seed spread."""
-    a = summary.get((task, first, default_weight), {}).get(metric)
-    b = summary.get((task, second, default_weight), {}).get(metric)
+    a = summary.get((task, first, weight_key(first, default_weight)), {}).get(metric)
+    b = summary.get((task, second, weight_key(second, default_weight)), {}).get(metric)
     if a is None or b is None or not (math.isfinite(a[0]) and math.isfinite(b[0])):
         return f"| {task} | {metric}: {first} vs {second} | n/a | |"
     gap = (b[0] - a[0]) if better_low else (a[0] - b[0])
@@ -299,7 +317,7 @@ def format_table(report: dict[str, Any]) -> str:
         columns = accuracy + ["warping_error", "tOF", "warping_error_target"]
         lines += ["", f"## {task}", "", "| setting | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
         for setting in report["settings"]:
-            stats = summary.get((task, setting, weight), {})
+            stats = summary.get((task, setting, weight_key(setting, weight)), {})
             lines.append(f"| {setting} | " + " | ".join(_cell_text(stats.get(c), _DIGITS[c]) for c in columns) + " |")
         if task in report.get("input_psnr", {}):
             lines.append(f"| *the input as the output* | {report['input_psnr'][task]:.2f} |" + " |" * (len(columns) - 1))
@@ -316,7 +334,7 @@ def format_table(report: dict[str, Any]) -> str:
         lines += ["", f"## Trade-off study ({study}, `loss.temporal_weight`)", "",
                   f"| setting | temporal weight | {metric} | warping_error | tOF |", "|---|---|---|---|---|"]
         keys = sorted(k for k in summary if k[0] == study)
-        for _, setting, w in sorted(keys, key=lambda k: (SETTING_ORDER.index(k[1]), k[2])):
+        for _, setting, w in sorted(keys, key=lambda k: (SETTING_ORDER.index(k[1]), k[2] or 0.0)):
             stats = summary[(study, setting, w)]
             shown = f"{w:g}" if setting in TEMPORAL_SETTINGS else "-"
             lines.append(f"| {setting} | {shown} | {_cell_text(stats.get(metric), _DIGITS[metric])} | "
@@ -396,7 +414,8 @@ def score_real_footage(report: dict[str, Any], output: Path, clips: list[Path], 
     default = report["default_temporal_weight"]
     entries = []
     chosen = [entry for entry in report["cells"] if entry["task"] == REAL_FOOTAGE_TASK
-              and entry["temporal_weight"] == default and entry["setting"] in REAL_FOOTAGE_SETTINGS]
+              and entry["setting"] in REAL_FOOTAGE_SETTINGS
+              and weight_key(entry["setting"], entry["temporal_weight"]) == weight_key(entry["setting"], default)]
     for entry in sorted(chosen, key=lambda e: (e["seed"], REAL_FOOTAGE_SETTINGS.index(e["setting"]))):
         cell = Cell(entry["task"], entry["setting"], entry["seed"])
         run_dir = output / "cells" / cell.name / "run"

@@ -105,6 +105,13 @@ def test_grid_runs_writes_the_table_and_a_rerun_skips_complete_cells(tmp_path):
     assert again["real_footage"][0] == real[0]  # read back, not translated again
     assert (interrupted / "real" / "clip.json").is_file()  # the retrained cell is scored again
 
+    # A changed default weight: the image2image cell does not depend on it and is reused; the
+    # temporal cell was trained under the old weight and is refused, not silently mixed in.
+    changed = dataclasses.replace(budget, overrides=budget.overrides + ("loss.temporal_weight=7",))
+    with pytest.raises(ValueError, match=r"video2video_local_global-s0 was trained with loss.temporal_weight=.*delete that folder"):
+        reproduce(changed, tmp_path, jobs=0, command="test", progress=False)
+    assert complete.stat().st_mtime_ns == stamp and (interrupted / "cell.json").is_file()
+
 
 def test_a_missing_real_clip_fails_before_any_training(tmp_path):
     with pytest.raises(FileNotFoundError, match="--real-video .*missing.mp4 does not exist"):
@@ -120,10 +127,13 @@ def test_summary_and_orderings_compare_gaps_with_the_seed_spread():
     entries = []
     for seed, (a, b) in enumerate([(1.0e-3, 2.0e-3), (1.1e-3, 2.1e-3), (0.9e-3, 1.9e-3)]):
         entries.append(_entry("colorization", "video2video+local+global", seed, 10.0, psnr=20.0 + seed, warping_error=a, tOF=0.1))
-        entries.append(_entry("colorization", "image2image", seed, 10.0, psnr=20.5 + seed, warping_error=b, tOF=0.2))
+        # Trained under another default weight (50): still the same image2image cell.
+        entries.append(_entry("colorization", "image2image", seed, 50.0, psnr=20.5 + seed, warping_error=b, tOF=0.2))
     summary = summarize(entries)
-    mean, std, count = summary[("colorization", "image2image", 10.0)]["warping_error"]
+    # Settings without L_temporal are keyed without a weight: the weight changes nothing there.
+    mean, std, count = summary[("colorization", "image2image", None)]["warping_error"]
     assert count == 3 and mean == pytest.approx(2.0e-3) and std == pytest.approx(1.0e-4)
+    assert ("colorization", "video2video+local+global", 10.0) in summary
     report = {
         "budget": "t", "description": "d", "seeds": [0, 1, 2], "test_videos": 8, "machine": "m", "commit": "c",
         "command": "x", "default_temporal_weight": 10.0, "tasks": ["colorization"],
