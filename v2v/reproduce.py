@@ -111,7 +111,7 @@ BUDGETS: dict[str, Budget] = {
         overrides=("data.num_val_sequences=8",),
         seeds=(0, 1, 2),
         test_videos=8,
-        tradeoff_weights=(10.0, 50.0, 1000.0),
+        tradeoff_weights=(10.0, 200.0, 1000.0),
         jobs=2,
     ),
     "gpu": Budget(
@@ -124,7 +124,7 @@ BUDGETS: dict[str, Budget] = {
         ),
         seeds=(0, 1, 2),
         test_videos=8,
-        tradeoff_weights=(10.0, 50.0, 1000.0),
+        tradeoff_weights=(10.0, 200.0, 1000.0),
     ),
 }
 
