@@ -1,4 +1,5 @@
-"""Inputs shared by the v2vcore op tests: smooth random flows, exact affine flows, devices, margins."""
+"""Inputs shared by the v2vcore op tests: smooth random flows, exact affine flows, devices, margins,
+and the deterministic-mode switch."""
 
 from __future__ import annotations
 
@@ -12,6 +13,22 @@ import v2vcore
 from v2vcore import reference
 
 requires_kernels = pytest.mark.skipif(not v2vcore.has_cpu_kernels(), reason="v2vcore._C is not built")
+
+
+class deterministic_algorithms:
+    """Context manager: torch.use_deterministic_algorithms(mode), restored on exit."""
+
+    def __init__(self, mode: bool):
+        self.mode = mode
+
+    def __enter__(self):
+        self.previous = torch.are_deterministic_algorithms_enabled()
+        torch.use_deterministic_algorithms(self.mode)
+
+    def __exit__(self, *exc):
+        torch.use_deterministic_algorithms(self.previous)
+
+
 CUDA_AVAILABLE = torch.cuda.is_available() and v2vcore.has_cuda_kernels()
 
 # Every op test runs on the CPU, and on CUDA where a GPU and the CUDA kernels are present.

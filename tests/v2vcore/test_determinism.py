@@ -12,24 +12,10 @@ import torch
 
 import v2vcore
 
-from op_inputs import CUDA_AVAILABLE, DEVICES, random_flows, random_video, requires_kernels
+from op_inputs import CUDA_AVAILABLE, DEVICES, deterministic_algorithms, random_flows, random_video, requires_kernels
 
 pytestmark = requires_kernels
 needs_cuda = [pytest.mark.cuda, pytest.mark.skipif(not CUDA_AVAILABLE, reason="needs a GPU and CUDA kernels")]
-
-
-class deterministic_algorithms:
-    """Context manager: torch.use_deterministic_algorithms(mode), restored on exit."""
-
-    def __init__(self, mode: bool):
-        self.mode = mode
-
-    def __enter__(self):
-        self.previous = torch.are_deterministic_algorithms_enabled()
-        torch.use_deterministic_algorithms(self.mode)
-
-    def __exit__(self, *exc):
-        torch.use_deterministic_algorithms(self.previous)
 
 
 def exact_scale(max_abs: float, plane: int) -> float:

@@ -19,6 +19,7 @@ from v2vcore import ops, reference
 from op_inputs import (
     DEVICES,
     affine_flows,
+    deterministic_algorithms,
     far_apart_flows,
     random_flows,
     random_video,
@@ -592,20 +593,6 @@ def test_missing_extension_says_how_to_build(monkeypatch):
     assert not ops.has_cpu_kernels() and not ops.has_cuda_kernels()
     with pytest.raises(RuntimeError, match="could not be imported.*pip install --no-build-isolation -e ."):
         v2vcore.residual_error(*good_inputs())
-
-
-class deterministic_algorithms:
-    """Context manager: torch.use_deterministic_algorithms(mode), restored on exit."""
-
-    def __init__(self, mode: bool):
-        self.mode = mode
-
-    def __enter__(self):
-        self.previous = torch.are_deterministic_algorithms_enabled()
-        torch.use_deterministic_algorithms(self.mode)
-
-    def __exit__(self, *exc):
-        torch.use_deterministic_algorithms(self.previous)
 
 
 # --- the CPU float32 kernels ------------------------------------------------------------------------
