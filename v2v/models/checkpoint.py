@@ -157,6 +157,15 @@ def prune_checkpoints(run_dir: str | os.PathLike, keep: int) -> list[Path]:
     return removed
 
 
+def _with_stated_output(config_values: dict[str, Any]) -> dict[str, Any]:
+    """A stored config with ``model.residual`` stated: configs written before the key existed
+    describe tanh generators, which ``null`` would now resolve to the task's choice."""
+    model = config_values.get("model")
+    if isinstance(model, dict) and "residual" not in model:
+        return {**config_values, "model": {**model, "residual": False}}
+    return config_values
+
+
 def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a checkpoint dict with ``weights_only=True`` and check its format.
 
@@ -179,6 +188,8 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         state = {**state, "version": CHECKPOINT_VERSION, "best": None}  # no validation was tracked
     elif version != CHECKPOINT_VERSION:
         raise ValueError(f"{file} has checkpoint version {version}, this v2v reads 1 and {CHECKPOINT_VERSION}")
+    if isinstance(state.get("config"), dict):
+        state = {**state, "config": _with_stated_output(state["config"])}
     return state
 
 
@@ -288,15 +299,6 @@ def _generator_file(path: Path) -> Path:
             f"{path} has no checkpoints (looked in {path / 'checkpoints'}) and no generator export ({GENERATOR_WEIGHTS})"
         )
     raise FileNotFoundError(f"checkpoint path {path} does not exist (pass a run directory, a .pt checkpoint or a {GENERATOR_WEIGHTS})")
-
-
-def _with_stated_output(config_values: dict[str, Any]) -> dict[str, Any]:
-    """A stored config with ``model.residual`` stated: configs written before the key existed
-    describe tanh generators, which ``null`` would now resolve to the task's choice."""
-    model = config_values.get("model")
-    if isinstance(model, dict) and "residual" not in model:
-        return {**config_values, "model": {**model, "residual": False}}
-    return config_values
 
 
 @dataclass

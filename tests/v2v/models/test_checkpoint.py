@@ -9,7 +9,7 @@ import torch
 import yaml
 from safetensors.torch import save_file
 
-from v2v.config import config_to_dict, load_config
+from v2v.config import ConfigError, config_to_dict, load_config
 from v2v.models import (
     build_generator,
     find_checkpoint,
@@ -97,6 +97,15 @@ def test_stored_configs_from_before_model_residual_load_tanh_generators(tmp_path
     assert loaded.config.model.residual is False and not loaded.generator.residual
     video = torch.rand(1, 2, 1, 64, 64) * 2 - 1
     assert torch.equal(loaded.generator(video), generator.eval()(video))
+    # Resuming: the stored config states residual=false, so today's default (the task's choice,
+    # residual for colorization) is refused by name and model.residual=false continues the run.
+    from v2v.train.loop import check_resume
+
+    checkpoint = {**read_checkpoint(file), "world_size": 1}
+    assert checkpoint["config"]["model"]["residual"] is False
+    with pytest.raises(ConfigError, match="model.residual"):
+        check_resume(checkpoint, load_config("quickstart", ["model.gen_channels=8"]), 1)
+    check_resume(checkpoint, config, 1)
 
 
 def _trained_generator(config, seed=3):
