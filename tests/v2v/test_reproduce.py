@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import numpy as np
 import pytest
+import torch
 
 from v2v.config import SETTINGS, load_config
 from v2v.reproduce import BUDGETS, Budget, Cell, cell_overrides, format_table, main, plan_cells, reproduce, summarize
@@ -79,7 +81,19 @@ def test_grid_runs_writes_the_table_and_a_rerun_skips_complete_cells(tmp_path):
         assert entry["frames"] == 6 and entry["clip"] == str(clip)
         assert {"psnr", "warping_error", "warping_error_l1", "tOF", "flicker"} <= set(entry["metrics"])
         assert entry["metrics"]["warping_error"] > 0 and entry["reference"]["warping_error"] >= 0
-    assert "## Real footage (colorization, 1 clips)" in (tmp_path / "grid" / "table1-tiny.md").read_text()
+    table = (tmp_path / "grid" / "table1-tiny.md").read_text()
+    assert "## Real footage (colorization, 1 clips)" in table
+    # The input taken as the output: the clip's 8-bit gray version (OpenCV's BT.601 luma as oracle).
+    import cv2
+
+    from v2v.data.video_io import read_video
+
+    original, _ = read_video(clip)
+    gray = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in (original * 255).round().byte().permute(0, 2, 3, 1).numpy()])
+    mse = ((torch.from_numpy(gray).float()[:, None] / 255 - original) ** 2).mean(dim=(1, 2, 3))
+    expected = float((10 * torch.log10(1 / mse)).mean())
+    assert report["real_footage_input_psnr"][str(clip)] == pytest.approx(expected, abs=0.05)
+    assert f"| *the input as the output* | {report['real_footage_input_psnr'][str(clip)]:.2f} |" in table
     tmp_path = tmp_path / "grid"
     assert [(c["task"], c["setting"], c["seed"]) for c in report["cells"]] == [
         ("colorization", "image2image", 0), ("colorization", "video2video+local+global", 0),
