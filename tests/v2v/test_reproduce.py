@@ -52,6 +52,25 @@ def test_the_cpu_budget_meets_the_grid_it_promises():
     assert len(weights) >= 3
 
 
+def test_task_overrides_reach_every_cell_of_their_task_only():
+    budget = BUDGETS["cpu"]
+    steps = {}
+    for cell in plan_cells(budget):
+        steps.setdefault(cell.task, set()).add(load_config(budget.base_config, cell_overrides(budget, cell, None)).train.steps)
+    assert steps == {"segmentation": {3000}, "colorization": {1000}, "superres": {1000}}
+
+
+@pytest.mark.parametrize("overrides", [("loss.temporal_weight=3",), ("task=superres",)])
+def test_task_overrides_may_not_change_the_weight_or_the_task(overrides):
+    with pytest.raises(ValueError, match="task_overrides of 'colorization' may not set"):
+        dataclasses.replace(TINY, task_overrides=(("colorization", overrides),))
+
+
+def test_task_overrides_name_a_known_task():
+    with pytest.raises(ValueError, match="task_overrides names 'colourisation'"):
+        dataclasses.replace(TINY, task_overrides=(("colourisation", ("train.steps=3",)),))
+
+
 def test_plan_has_the_grid_then_the_study():
     cells = plan_cells(TINY)
     assert cells[:2] == [Cell("colorization", "image2image", 0), Cell("colorization", "video2video+local+global", 0)]
@@ -72,7 +91,7 @@ def _real_clip(folder):
 
 
 def test_grid_runs_writes_the_table_and_a_rerun_skips_complete_cells(tmp_path):
-    budget = dataclasses.replace(TINY, tradeoff_weights=())
+    budget = dataclasses.replace(TINY, tradeoff_weights=(), task_overrides=(("colorization", ("train.steps=4",)),))
     clip = _real_clip(tmp_path / "clip")
     report = reproduce(budget, tmp_path / "grid", jobs=0, real_clips=[clip], command="test", progress=False)
     real = report["real_footage"]
@@ -104,7 +123,9 @@ def test_grid_runs_writes_the_table_and_a_rerun_skips_complete_cells(tmp_path):
     assert written["cells"] == report["cells"]
     for key in ("command", "commit", "machine", "budget", "seeds", "cells"):
         assert key in written
-    assert "## colorization" in (tmp_path / "table1-tiny.md").read_text()
+    assert "## colorization (4 steps)" in (tmp_path / "table1-tiny.md").read_text()
+    assert written["task_overrides"] == {"colorization": ["train.steps=4"]}
+    assert {entry["steps"] for entry in report["cells"]} == {4}
 
     complete = tmp_path / "cells" / Cell("colorization", "image2image", 0).name / "cell.json"
     interrupted = tmp_path / "cells" / Cell("colorization", "video2video+local+global", 0).name
@@ -134,7 +155,8 @@ def test_a_missing_real_clip_fails_before_any_training(tmp_path):
 
 
 def _entry(task, setting, seed, weight, **metrics):
-    return {"task": task, "setting": setting, "seed": seed, "temporal_weight": weight, "metrics": metrics}
+    return {"task": task, "setting": setting, "seed": seed, "temporal_weight": weight, "steps": 100,
+            "metrics": metrics}
 
 
 def test_summary_and_orderings_compare_gaps_with_the_seed_spread():
@@ -154,6 +176,7 @@ def test_summary_and_orderings_compare_gaps_with_the_seed_spread():
         "settings": ["image2image", "video2video+local+global"], "tradeoff_task": None, "cells": entries,
     }
     table = format_table(report)
+    assert "## colorization (100 steps)" in table
     assert "| colorization | warping_error: video2video+local+global better than image2image | +0.001 (spread 0.0001) | yes |" in table
     # PSNR: 20.5+s against 21.0±1: a gap of -0.5 within a spread of 1
     assert "psnr: video2video+local+global better than image2image | -0.5 (spread 1) | no (within the seed spread) |" in table
