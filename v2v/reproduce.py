@@ -66,12 +66,13 @@ class Budget:
     Attributes:
         name: the preset's name (``--budget``).
         description: one line for the table's header.
-        base_config: the shipped config every cell starts from.
+        base_config: the shipped config every cell starts from, unless ``task_configs`` names
+            another for its task.
+        task_configs: ``(task, config)`` pairs: the shipped config of that task's cells (a task
+            whose quickstart trains longer); every setting and seed of the task starts from it,
+            so its rows still compare like with like. It must have ``base_config``'s temporal
+            weight: the grid has one default weight (checked by :func:`reproduce`).
         overrides: ``key=value`` overrides applied to every cell (data, steps, network size).
-        task_overrides: more overrides for the cells of one task, applied after ``overrides``
-            (a task that needs longer training); every setting and seed of that task gets them,
-            so its rows still compare like with like. They may not set the temporal weight: the
-            grid has one default weight.
         tasks, settings, seeds: the grid.
         test_videos: test videos evaluated per cell.
         test_frames: frames per test video (None: whole videos).
@@ -85,7 +86,7 @@ class Budget:
     description: str
     base_config: str
     overrides: tuple[str, ...]
-    task_overrides: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    task_configs: tuple[tuple[str, str], ...] = ()
     tasks: tuple[str, ...] = TASKS
     settings: tuple[str, ...] = SETTING_ORDER
     seeds: tuple[int, ...] = (0, 1, 2)
@@ -96,16 +97,13 @@ class Budget:
     jobs: int = 1
 
     def __post_init__(self) -> None:
-        for task, overrides in self.task_overrides:
+        for task, _ in self.task_configs:
             if task not in TASKS:
-                raise ValueError(f"Budget {self.name!r}: task_overrides names {task!r}, expected one of {TASKS}")
-            if any(item.split("=", 1)[0].strip() in ("loss.temporal_weight", "task") for item in overrides):
-                raise ValueError(f"Budget {self.name!r}: task_overrides of {task!r} may not set loss.temporal_weight "
-                                 f"or task, got {overrides}")
+                raise ValueError(f"Budget {self.name!r}: task_configs names {task!r}, expected one of {TASKS}")
 
-    def overrides_for(self, task: str) -> list[str]:
-        """``overrides`` then the ``task_overrides`` of ``task``."""
-        return list(self.overrides) + [item for name, items in self.task_overrides if name == task for item in items]
+    def config_for(self, task: str) -> str:
+        """The shipped config the cells of ``task`` start from."""
+        return dict(self.task_configs).get(task, self.base_config)
 
 
 BUDGETS: dict[str, Budget] = {
@@ -123,12 +121,11 @@ BUDGETS: dict[str, Budget] = {
     ),
     "cpu": Budget(
         name="cpu",
-        description="the quickstart itself (64x64 synthetic clips, `small` preset, 1000 steps; segmentation 3000), "
-        "8 test videos",
+        description="each task's quickstart config (64x64 synthetic clips, `small` preset, 1000 steps; "
+        "segmentation 3000), 8 test videos",
         base_config="quickstart",
         overrides=("data.num_val_sequences=8",),
-        # Segmentation learns slowest: at 1000 steps no setting reaches J 0.4 (docs/reproduction.md).
-        task_overrides=(("segmentation", ("train.steps=3000",)),),
+        task_configs=(("segmentation", "quickstart-segmentation"),),
         seeds=(0, 1, 2),
         test_videos=8,
         tradeoff_weights=(10.0, 200.0, 1000.0),
@@ -138,6 +135,7 @@ BUDGETS: dict[str, Budget] = {
         name="gpu",
         description="the paper's networks on 128x128 synthetic clips, 3000 steps per run (one GPU)",
         base_config="quickstart",
+        task_configs=(("segmentation", "quickstart-segmentation"),),
         overrides=(
             "model.preset=paper", "data.frame_size=[128,128]", "train.steps=3000", "data.num_val_sequences=8",
             "train.threads=0", "train.num_workers=4", "train.device=auto", "train.checkpoint_every=3000",
@@ -186,8 +184,8 @@ def plan_cells(budget: Budget) -> list[Cell]:
 
 
 def cell_overrides(budget: Budget, cell: Cell, data: tuple[str, str] | None) -> list[str]:
-    """The ``key=value`` overrides that turn ``budget.base_config`` into ``cell``'s config."""
-    overrides = budget.overrides_for(cell.task) + [f"task={cell.task}", f"setting={cell.setting}", f"seed={cell.seed}"]
+    """The ``key=value`` overrides that turn ``budget.config_for(cell.task)`` into ``cell``'s config."""
+    overrides = list(budget.overrides) + [f"task={cell.task}", f"setting={cell.setting}", f"seed={cell.seed}"]
     if cell.temporal_weight is not None:
         overrides.append(f"loss.temporal_weight={cell.temporal_weight}")
     if data is not None:
@@ -221,7 +219,7 @@ def run_cell(budget: Budget, cell: Cell, cell_dir: str, data: tuple[str, str] | 
     folder = Path(cell_dir)
     result_file = folder / "cell.json"
     overrides = cell_overrides(budget, cell, data) + [f"train.runs_dir={folder}", f"train.threads={threads}"]
-    config = load_config(budget.base_config, overrides)
+    config = load_config(budget.config_for(cell.task), overrides)
     if result_file.is_file():
         entry = json.loads(result_file.read_text())
         stored = (weight_key(cell.setting, entry["temporal_weight"]), entry["steps"])
@@ -502,7 +500,7 @@ def input_baselines(budget: Budget, data: tuple[str, str] | None) -> dict[str, f
     for task in budget.tasks:
         if ACCURACY[task][0] != "psnr":
             continue
-        config = load_config(budget.base_config, cell_overrides(budget, Cell(task, SETTING_ORDER[0], 0), data))
+        config = load_config(budget.config_for(task), cell_overrides(budget, Cell(task, SETTING_ORDER[0], 0), data))
         dataset = build_dataset(config.data, DEFAULT_EVALUATION_SPLIT[config.data.source], task)
         values = []
         for index in range(min(len(dataset), budget.test_videos)):
@@ -567,6 +565,11 @@ def reproduce(budget: Budget, output: Path, *, jobs: int, data: tuple[str, str] 
             raise FileNotFoundError(f"--real-video {clip} does not exist (expected a video file or a folder of frames)")
     cells = plan_cells(budget)
     default_weight = load_config(budget.base_config, list(budget.overrides)).loss.temporal_weight
+    for task, name in budget.task_configs:
+        weight = load_config(name, list(budget.overrides)).loss.temporal_weight
+        if weight != default_weight:
+            raise ValueError(f"budget {budget.name!r}: the {task} config {name!r} has loss.temporal_weight={weight}, "
+                             f"{budget.base_config!r} has {default_weight}; the grid has one default weight")
     if budget.tradeoff_task is not None and budget.tradeoff_task not in budget.tasks:
         raise ValueError(f"tradeoff_task {budget.tradeoff_task!r} is not one of the budget's tasks {budget.tasks}")
     output.mkdir(parents=True, exist_ok=True)
@@ -595,7 +598,7 @@ def reproduce(budget: Budget, output: Path, *, jobs: int, data: tuple[str, str] 
         "description": budget.description,
         "base_config": budget.base_config,
         "overrides": list(budget.overrides),
-        "task_overrides": {task: list(items) for task, items in budget.task_overrides},
+        "task_configs": dict(budget.task_configs),
         "data": "synthetic" if data is None else f"{data[0]}:{data[1]}",
         "tasks": list(budget.tasks),
         "settings": list(budget.settings),

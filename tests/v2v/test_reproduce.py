@@ -37,7 +37,7 @@ def test_every_cell_of_every_budget_resolves_to_a_valid_config(name):
     assert len({cell.name for cell in cells}) == len(cells)
     assert {cell.setting for cell in cells} == set(SETTINGS)
     for cell in cells:
-        config = load_config(budget.base_config, cell_overrides(budget, cell, None))
+        config = load_config(budget.config_for(cell.task), cell_overrides(budget, cell, None))
         assert (config.task, config.setting, config.seed) == (cell.task, cell.setting, cell.seed)
         if cell.temporal_weight is not None:
             assert config.loss.temporal_weight == cell.temporal_weight
@@ -52,23 +52,28 @@ def test_the_cpu_budget_meets_the_grid_it_promises():
     assert len(weights) >= 3
 
 
-def test_task_overrides_reach_every_cell_of_their_task_only():
+def test_task_configs_give_every_cell_of_their_task_that_config():
     budget = BUDGETS["cpu"]
-    steps = {}
+    seen = {}
     for cell in plan_cells(budget):
-        steps.setdefault(cell.task, set()).add(load_config(budget.base_config, cell_overrides(budget, cell, None)).train.steps)
-    assert steps == {"segmentation": {3000}, "colorization": {1000}, "superres": {1000}}
+        config = load_config(budget.config_for(cell.task), cell_overrides(budget, cell, None))
+        seen.setdefault(cell.task, set()).add((config.name, config.train.steps))
+    assert seen == {"segmentation": {("quickstart-segmentation", 3000)}, "colorization": {("quickstart", 1000)},
+                    "superres": {("quickstart", 1000)}}
 
 
-@pytest.mark.parametrize("overrides", [("loss.temporal_weight=3",), ("task=superres",)])
-def test_task_overrides_may_not_change_the_weight_or_the_task(overrides):
-    with pytest.raises(ValueError, match="task_overrides of 'colorization' may not set"):
-        dataclasses.replace(TINY, task_overrides=(("colorization", overrides),))
+def test_a_task_config_with_another_temporal_weight_is_refused_before_training(tmp_path):
+    other = tmp_path / "other.yaml"
+    other.write_text("base: quickstart\nloss:\n  temporal_weight: 7\n")
+    budget = dataclasses.replace(TINY, task_configs=(("colorization", str(other)),))
+    with pytest.raises(ValueError, match="has loss.temporal_weight=7.0, 'quickstart' has 50.0; the grid has one default"):
+        reproduce(budget, tmp_path / "grid", jobs=0, progress=False)
+    assert not (tmp_path / "grid").exists()
 
 
-def test_task_overrides_name_a_known_task():
-    with pytest.raises(ValueError, match="task_overrides names 'colourisation'"):
-        dataclasses.replace(TINY, task_overrides=(("colourisation", ("train.steps=3",)),))
+def test_task_configs_name_a_known_task():
+    with pytest.raises(ValueError, match="task_configs names 'colourisation'"):
+        dataclasses.replace(TINY, task_configs=(("colourisation", "quickstart"),))
 
 
 def test_plan_has_the_grid_then_the_study():
@@ -91,7 +96,11 @@ def _real_clip(folder):
 
 
 def test_grid_runs_writes_the_table_and_a_rerun_skips_complete_cells(tmp_path):
-    budget = dataclasses.replace(TINY, tradeoff_weights=(), task_overrides=(("colorization", ("train.steps=4",)),))
+    # The colorization cells start from their own config (4 steps), not from base_config.
+    task_config = tmp_path / "tiny-colorization.yaml"
+    task_config.write_text("base: quickstart\ntrain:\n  steps: 4\n")
+    budget = dataclasses.replace(TINY, tradeoff_weights=(), task_configs=(("colorization", str(task_config)),),
+                                 overrides=tuple(o for o in TINY.overrides if not o.startswith("train.steps=")))
     clip = _real_clip(tmp_path / "clip")
     report = reproduce(budget, tmp_path / "grid", jobs=0, real_clips=[clip], command="test", progress=False)
     real = report["real_footage"]
@@ -124,7 +133,7 @@ def test_grid_runs_writes_the_table_and_a_rerun_skips_complete_cells(tmp_path):
     for key in ("command", "commit", "machine", "budget", "seeds", "cells"):
         assert key in written
     assert "## colorization (4 steps)" in (tmp_path / "table1-tiny.md").read_text()
-    assert written["task_overrides"] == {"colorization": ["train.steps=4"]}
+    assert written["task_configs"] == {"colorization": str(task_config)}
     assert {entry["steps"] for entry in report["cells"]} == {4}
 
     complete = tmp_path / "cells" / Cell("colorization", "image2image", 0).name / "cell.json"
