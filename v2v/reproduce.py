@@ -1,9 +1,9 @@
 """``python -m v2v.reproduce``: the paper's Table 1 on every task, over seeds, and the trade-off study.
 
 Trains every setting of Table 1 (image2image, video2video, video2video+local,
-video2video+local+global) on every task (segmentation, colorization, superres) with the same data,
-steps and seeds, evaluates each run with :func:`v2v.evaluate.evaluate` on the same test videos, and
-writes the table. A trade-off study sweeps the weight of L_temporal (``loss.temporal_weight``; the
+video2video+local+global) on every task (segmentation, colorization, superres), within a task with
+the same config, data, steps and seeds; evaluates each run with :func:`v2v.evaluate.evaluate` on
+the same test videos, and writes the table. A trade-off study sweeps the weight of L_temporal (``loss.temporal_weight``; the
 temporal discriminator has no weight of its own: its decision is one of the two entries the
 adversarial loss averages) for the two settings that have it. Budgets are presets (:data:`BUDGETS`):
 
