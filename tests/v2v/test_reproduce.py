@@ -43,6 +43,27 @@ def test_every_cell_of_every_budget_resolves_to_a_valid_config(name):
             assert config.loss.temporal_weight == cell.temporal_weight
 
 
+@pytest.mark.parametrize("name", sorted(BUDGETS))
+def test_every_budget_s_networks_take_its_frames(name):
+    """What a cell's first step does, on zeros: a config can resolve and still fail there (the paper
+    preset's seven levels on 128x128 frames end at 1x1, where instance norm is undefined)."""
+    from v2v.data import task_channels
+    from v2v.models import build_discriminator, build_generator
+
+    budget = BUDGETS[name]
+    for task in budget.tasks:
+        config = load_config(budget.config_for(task), cell_overrides(budget, Cell(task, "video2video+local+global", 0), None))
+        generator = build_generator(config.model, task, config.setting_switches).eval()
+        discriminator = build_discriminator(config.model, task, config.setting_switches).eval()
+        in_channels, out_channels = task_channels(task)
+        height, width = config.data.frame_size
+        video = torch.zeros(1, 2, in_channels, height, width)
+        with torch.no_grad():
+            output = generator(video)
+            decision = discriminator(video, output, torch.zeros(1, 1, out_channels, height, width))
+        assert output.shape == (1, 2, out_channels, height, width) and decision.shape == (1, 2)
+
+
 def test_the_cpu_budget_meets_the_grid_it_promises():
     budget = BUDGETS["cpu"]
     config = load_config(budget.base_config, list(budget.overrides))
