@@ -260,10 +260,17 @@ def test_stop_signals_ask_once_then_fall_back_to_the_previous_handler():
     import os
     import signal
 
-    with loop.StopSignals() as stop:
-        os.kill(os.getpid(), signal.SIGINT)
-        assert stop.requested == signal.SIGINT  # no KeyboardInterrupt: the loop decides
-        with pytest.raises(KeyboardInterrupt):
-            os.kill(os.getpid(), signal.SIGINT)  # a second Ctrl-C interrupts at once
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    # The handlers StopSignals falls back to, set here: a process started in the background by a
+    # non-interactive shell inherits SIGINT ignored, and would then never raise KeyboardInterrupt.
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler), signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        with loop.StopSignals() as stop:
+            os.kill(os.getpid(), signal.SIGINT)
+            assert stop.requested == signal.SIGINT  # no KeyboardInterrupt: the loop decides
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), signal.SIGINT)  # a second Ctrl-C interrupts at once
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGINT, inherited[0])
+        signal.signal(signal.SIGTERM, inherited[1])
