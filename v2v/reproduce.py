@@ -3,9 +3,9 @@
 Trains every setting of Table 1 (image2image, video2video, video2video+local,
 video2video+local+global) on every task (segmentation, colorization, superres), within a task with
 the same config, data, steps and seeds; evaluates each run with :func:`v2v.evaluate.evaluate` on
-the same test videos, and writes the table. A trade-off study sweeps the weight of L_temporal (``loss.temporal_weight``; the
-temporal discriminator has no weight of its own: its decision is one of the two entries the
-adversarial loss averages) for the two settings that have it. Budgets are presets (:data:`BUDGETS`):
+the same test videos, and writes the table. A trade-off study sweeps the weight of L_temporal
+(``loss.temporal_weight``; the temporal discriminator has no weight of its own: its decision is
+one of the two entries the adversarial loss averages) for the two settings that have it. Budgets are presets (:data:`BUDGETS`):
 
 - ``smoke``: a minute or two; CI runs it end to end so that the command cannot rot;
 - ``cpu``: the grid on a small CPU machine (2 cores: two single-thread runs side by side);
@@ -338,7 +338,8 @@ def format_table(report: dict[str, Any]) -> str:
         accuracy = ["J", "F", "T"] if task == "segmentation" else ["psnr"]
         columns = accuracy + ["warping_error", "tOF", "warping_error_target"]
         steps = sorted({entry["steps"] for entry in entries if entry["task"] == task})
-        lines += ["", f"## {task} ({', '.join(map(str, steps))} steps)", "", "| setting | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+        lines += ["", f"## {task} ({', '.join(map(str, steps))} steps)", "",
+                  "| setting | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
         for setting in report["settings"]:
             stats = summary.get((task, setting, weight_key(setting, weight)), {})
             lines.append(f"| {setting} | " + " | ".join(_cell_text(stats.get(c), _DIGITS[c]) for c in columns) + " |")
@@ -364,7 +365,7 @@ def format_table(report: dict[str, Any]) -> str:
                          f"{_cell_text(stats.get('warping_error'), '.2e')} | {_cell_text(stats.get('tOF'), '.3f')} |")
     real = report.get("real_footage")
     if real:
-        lines += _real_footage_lines(real, report.get("real_footage_input_psnr", {}))
+        lines += _real_footage_lines(real, report["real_footage_input_psnr"])
     return "\n".join(lines) + "\n"
 
 
@@ -391,9 +392,10 @@ def _real_footage_lines(real: list[dict[str, Any]], input_psnr: dict[str, float]
             seed_means = [float(np.mean([m[key] for m in rows if m.get(key) is not None])) for rows in per_seed.values()]
             cells.append(_cell_text(_stats(seed_means), digits[key]))
         lines.append(f"| {setting} | " + " | ".join(cells) + " |")
-    if all(clip in input_psnr for clip in clips):
-        lines.append(f"| *the input as the output* | {np.mean([input_psnr[c] for c in clips]):.2f} |" + " |" * (len(keys) - 1))
-    for key, digit, reference in (("warping_error", ".2e", "the clip itself"), ("psnr", ".2f", "the input as the output")):
+    lines.append(f"| *the input as the output* | {np.mean([input_psnr[c] for c in clips]):.2f} |" + " |" * (len(keys) - 1))
+    own_warping_error = {entry["clip"]: entry["reference"]["warping_error"] for entry in real}
+    for key, digit, reference, reference_values in (("warping_error", ".2e", "the clip itself", own_warping_error),
+                                                    ("psnr", ".2f", "the input as the output", input_psnr)):
         lines += ["", f"`{key}` per clip (mean over seeds):", "",
                   "| clip | " + " | ".join(settings) + f" | {reference} |", "|---" * (len(settings) + 2) + "|"]
         for clip in clips:
@@ -401,10 +403,7 @@ def _real_footage_lines(real: list[dict[str, Any]], input_psnr: dict[str, float]
             for setting in settings:
                 values = [e["metrics"][key] for e in real if e["clip"] == clip and e["setting"] == setting]
                 row.append(f"{np.mean(values):{digit}}")
-            if key == "warping_error":
-                row.append(f"{next(e['reference']['warping_error'] for e in real if e['clip'] == clip):.2e}")
-            else:
-                row.append(f"{input_psnr[clip]:.2f}" if clip in input_psnr else "n/a")
+            row.append(f"{reference_values[clip]:{digit}}")
             lines.append("| " + " | ".join(row) + " |")
     return lines
 
