@@ -182,7 +182,15 @@ class ModelConfig:
     disc_depth: int | None = None
     """Stride-2 convolution layers of each discriminator channel."""
     norm: Literal["batch", "instance"] = "batch"
-    """Normalisation of every Ck layer except the first encoder layer (paper: batch)."""
+    """Normalisation of every Ck layer except the first encoder layer and the temporal channel's
+    (paper: batch)."""
+    temporal_channel_norm: Literal["none", "batch", "instance"] = "none"
+    """Normalisation of the Ck layers of the discriminator's temporal channel (setting
+    ``video2video+local+global``). ``none``: a norm after the first convolution divides out the
+    residual errors' scale, so the channel could not see that E^o is larger than E^g, only its
+    pattern; with ``none`` the global term lowers warping error, with a norm it raised it
+    (docs/reproduction.md). The paper gives both channels one architecture (``configs/paper.yaml``
+    keeps its ``batch``)."""
     residual: bool | None = None
     """The generator predicts a correction to its input instead of the whole output: output =
     input (a one-channel input repeated over the output channels) + the last convolution, without

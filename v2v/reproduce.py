@@ -38,11 +38,14 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from v2v.data import TASKS
+
+if TYPE_CHECKING:
+    from v2v.config import RunConfig
 
 __all__ = ["Budget", "BUDGETS", "Cell", "plan_cells", "run_cell", "summarize", "format_table", "reproduce", "main"]
 
@@ -208,6 +211,39 @@ def _finite_or_none(metrics: dict[str, Any]) -> dict[str, Any]:
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in metrics.items()}
 
 
+CELL_LABEL_KEYS = frozenset({"name"})
+"""Keys that label a run without changing what it computes (besides :data:`~v2v.config.RESUMABLE_KEYS`)."""
+
+
+def changed_cell_keys(stored_config: Path, wanted: RunConfig) -> list[str]:
+    """The keys in which a complete cell's run (its ``config.yaml``) differs from ``wanted``.
+
+    Keys that do not change what a training run computes are left out (where the run was written,
+    threads, logging; ``train.steps`` is kept), and so are the keys the cell's setting does not
+    read: ``loss.temporal_weight`` without L_temporal, ``model.temporal_channel_norm`` without the
+    temporal channel. A config written before a key existed is read with the key stated as that
+    code behaved (:func:`~v2v.models.checkpoint.with_stated_defaults`).
+
+    Raises:
+        FileNotFoundError: ``stored_config`` does not exist.
+    """
+    import yaml
+
+    from v2v.config import RESUMABLE_KEYS, diff_configs
+    from v2v.models.checkpoint import with_stated_defaults
+
+    if not stored_config.is_file():
+        raise FileNotFoundError(f"{stored_config} is missing: the cell's run cannot be checked against the grid's config")
+    stored = with_stated_defaults(yaml.safe_load(stored_config.read_text()))
+    ignored = (RESUMABLE_KEYS - {"train.steps"}) | CELL_LABEL_KEYS
+    switches = wanted.setting_switches
+    if not switches.temporal_loss:
+        ignored |= {"loss.temporal_weight"}
+    if not switches.temporal_discriminator:
+        ignored |= {"model.temporal_channel_norm"}
+    return [key for key in diff_configs(stored, wanted) if key not in ignored]
+
+
 def run_cell(budget: Budget, cell: Cell, cell_dir: str, data: tuple[str, str] | None, threads: int) -> dict[str, Any]:
     """Train and evaluate one cell in ``cell_dir``; returns (and writes) its ``cell.json`` entry.
 
@@ -225,17 +261,15 @@ def run_cell(budget: Budget, cell: Cell, cell_dir: str, data: tuple[str, str] | 
     overrides = cell_overrides(budget, cell, data) + [f"train.runs_dir={folder}", f"train.threads={threads}"]
     config = load_config(budget.config_for(cell.task), overrides)
     if result_file.is_file():
-        entry = json.loads(result_file.read_text())
-        stored = (weight_key(cell.setting, entry["temporal_weight"]), entry["steps"])
-        wanted = (weight_key(cell.setting, config.loss.temporal_weight), config.train.steps)
-        if stored != wanted:
+        changed = changed_cell_keys(folder / "run" / "config.yaml", config)
+        if changed:
             # A default changed since the cell was trained: reusing it would mix two configs.
             raise ValueError(
-                f"cell {folder} was trained with loss.temporal_weight={entry['temporal_weight']} and "
-                f"{entry['steps']} steps, the grid now asks for {config.loss.temporal_weight} and "
-                f"{config.train.steps}: delete that folder to train it again, or use another --output"
+                f"cell {folder} was trained with another config ({', '.join(changed)} "
+                f"{'differs' if len(changed) == 1 else 'differ'} from what the grid now asks for): delete that "
+                "folder to train it again, or use another --output"
             )
-        return entry
+        return json.loads(result_file.read_text())
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)

@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+import yaml
 import torch
 
 from v2v.config import SETTINGS, load_config
@@ -173,9 +174,20 @@ def test_grid_runs_writes_the_table_and_a_rerun_skips_complete_cells(tmp_path):
     # A changed default weight: the image2image cell does not depend on it and is reused; the
     # temporal cell was trained under the old weight and is refused, not silently mixed in.
     changed = dataclasses.replace(budget, overrides=budget.overrides + ("loss.temporal_weight=7",))
-    with pytest.raises(ValueError, match=r"video2video_local_global-s0 was trained with loss.temporal_weight=.*delete that folder"):
+    with pytest.raises(ValueError, match=r"video2video_local_global-s0 was trained with another config "
+                       r"\(loss.temporal_weight differs .*delete that folder"):
         reproduce(changed, tmp_path, jobs=0, command="test", progress=False)
     assert complete.stat().st_mtime_ns == stamp and (interrupted / "cell.json").is_file()
+
+    # Cells written before model.temporal_channel_norm existed had a normalised temporal channel
+    # (model.norm): the temporal cell is refused, the image2image cell (no temporal channel) reused.
+    for cell_dir in (complete.parent, interrupted):
+        stored = yaml.safe_load((cell_dir / "run" / "config.yaml").read_text())
+        del stored["model"]["temporal_channel_norm"]
+        (cell_dir / "run" / "config.yaml").write_text(yaml.safe_dump(stored))
+    with pytest.raises(ValueError, match=r"local_global-s0 was trained with another config \(model.temporal_channel_norm differs"):
+        reproduce(budget, tmp_path, jobs=0, command="test", progress=False)
+    assert complete.stat().st_mtime_ns == stamp
 
 
 def test_a_missing_real_clip_fails_before_any_training(tmp_path):

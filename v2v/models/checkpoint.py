@@ -58,6 +58,7 @@ __all__ = [
     "list_checkpoints",
     "find_checkpoint",
     "read_checkpoint",
+    "with_stated_defaults",
     "new_checkpoint",
     "save_checkpoint",
     "prune_checkpoints",
@@ -157,13 +158,19 @@ def prune_checkpoints(run_dir: str | os.PathLike, keep: int) -> list[Path]:
     return removed
 
 
-def _with_stated_output(config_values: dict[str, Any]) -> dict[str, Any]:
-    """A stored config with ``model.residual`` stated: configs written before the key existed
-    describe tanh generators, which ``null`` would now resolve to the task's choice."""
+def with_stated_defaults(config_values: dict[str, Any]) -> dict[str, Any]:
+    """A stored config (a checkpoint's, or a run's ``config.yaml``) with the model keys that did
+    not exist when it was written stated as the code that wrote it behaved: ``model.residual``
+    false (tanh generators; ``null`` would now resolve to the task's choice) and
+    ``model.temporal_channel_norm`` equal to ``model.norm`` (both discriminator channels were
+    normalised alike)."""
     model = config_values.get("model")
-    if isinstance(model, dict) and "residual" not in model:
-        return {**config_values, "model": {**model, "residual": False}}
-    return config_values
+    if not isinstance(model, dict):
+        return config_values
+    stated = dict(model)
+    stated.setdefault("residual", False)
+    stated.setdefault("temporal_channel_norm", model.get("norm", "batch"))
+    return {**config_values, "model": stated}
 
 
 def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -189,7 +196,7 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     elif version != CHECKPOINT_VERSION:
         raise ValueError(f"{file} has checkpoint version {version}, this v2v reads 1 and {CHECKPOINT_VERSION}")
     if isinstance(state.get("config"), dict):
-        state = {**state, "config": _with_stated_output(state["config"])}
+        state = {**state, "config": with_stated_defaults(state["config"])}
     return state
 
 
@@ -334,7 +341,7 @@ def read_generator(path: str | os.PathLike, map_location: str | torch.device = "
     else:
         checkpoint = read_checkpoint(file, map_location)
         state, config_values, step = checkpoint["generator"], checkpoint["config"], checkpoint["step"]
-    config = resolve_config(config_from_dict(RunConfig, _with_stated_output(config_values)))
+    config = resolve_config(config_from_dict(RunConfig, with_stated_defaults(config_values)))
     generator = build_generator(config.model, config.task, config.setting_switches)
     try:
         generator.load_state_dict(state)

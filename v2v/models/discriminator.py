@@ -4,8 +4,9 @@
   ``C64-C128-C256-C512-RNN-AvePool``: a Markovian (PatchGAN) encoder applied to every frame, a 1x1
   convolutional RNN over the frames giving a logit per patch, and the average over patches and
   frames. The spatial channel sees the input and output videos together (conditional GAN, eq. 5);
-  the temporal channel sees residual errors (E^o or E^g). Their logits, concatenated, are the
-  decision ``[B, 2]`` (``[B, 1]`` with the spatial channel only).
+  the temporal channel sees residual errors (E^o or E^g), without normalisation by default (a norm
+  would divide out their scale, the thing it judges). Their logits, concatenated, are the decision
+  ``[B, 2]`` (``[B, 1]`` with the spatial channel only).
 * :class:`PatchDiscriminator`: pix2pix's per-frame 70x70 PatchGAN for the image2image setting.
 
 Both return logits; every entry of the returned tensor is one real/fake decision, so the GAN loss
@@ -40,10 +41,10 @@ class RecurrentPatchChannel(nn.Module):
     Args:
         in_channels: channels of the frames this channel reads.
         channels, max_channels, depth: widths of the ``depth`` stride-2 ``Ck`` layers.
-        norm: ``"batch"`` or ``"instance"``; the first layer has none.
+        norm: ``"batch"``, ``"instance"`` or None (no layer normalised); the first layer has none.
     """
 
-    def __init__(self, in_channels: int, *, channels: int, max_channels: int, depth: int, norm: str):
+    def __init__(self, in_channels: int, *, channels: int, max_channels: int, depth: int, norm: str | None):
         super().__init__()
         widths = channel_widths(channels, max_channels, depth)
         self.depth = depth
@@ -86,7 +87,10 @@ class TwoChannelDiscriminator(nn.Module):
         out_channels: channels of an output frame (the task's ``cout``); also the channels of a
             residual error.
         temporal: build the temporal channel (setting ``video2video+local+global``).
-        channels, max_channels, depth, norm: architecture of each channel (identical for both).
+        channels, max_channels, depth, norm: architecture of each channel.
+        temporal_norm: the temporal channel's ``norm`` (None: no normalisation). A norm right after
+            the first convolution (bias-free at initialisation, leaky ReLU: both scale with their
+            input) makes the channel blind to the residuals' scale: ``D(E)`` equals ``D(k E)``.
     """
 
     def __init__(
@@ -99,11 +103,12 @@ class TwoChannelDiscriminator(nn.Module):
         max_channels: int = 512,
         depth: int = 4,
         norm: str = "batch",
+        temporal_norm: str | None = None,
     ):
         super().__init__()
-        arch = dict(channels=channels, max_channels=max_channels, depth=depth, norm=norm)
-        self.spatial = RecurrentPatchChannel(in_channels + out_channels, **arch)
-        self.temporal = RecurrentPatchChannel(out_channels, **arch) if temporal else None
+        arch = dict(channels=channels, max_channels=max_channels, depth=depth)
+        self.spatial = RecurrentPatchChannel(in_channels + out_channels, **arch, norm=norm)
+        self.temporal = RecurrentPatchChannel(out_channels, **arch, norm=temporal_norm) if temporal else None
         init_weights(self)
 
     def forward(

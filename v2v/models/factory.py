@@ -60,4 +60,7 @@ def build_discriminator(model: ModelConfig, task: str | Task, setting: Setting) 
     arch = dict(channels=model.disc_channels, max_channels=model.disc_max_channels, depth=model.disc_depth, norm=model.norm)
     if setting.per_frame_discriminator:
         return PatchDiscriminator(in_channels, out_channels, **arch)
-    return TwoChannelDiscriminator(in_channels, out_channels, temporal=setting.temporal_discriminator, **arch)
+    temporal_norm = None if model.temporal_channel_norm == "none" else model.temporal_channel_norm
+    return TwoChannelDiscriminator(
+        in_channels, out_channels, temporal=setting.temporal_discriminator, temporal_norm=temporal_norm, **arch
+    )
