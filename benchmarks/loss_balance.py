@@ -7,7 +7,8 @@ For a run directory (a full checkpoint with both networks), on training clips of
   generator's parameters (the adversarial term split into the spatial and the temporal channel of
   the two-channel discriminator);
 - the discriminator's decisions on real (ground truth, E^g) and generated (E^o) clips per channel,
-  and the scale of the residuals the temporal channel reads.
+  the temporal channel's decisions on E^o scaled by 1/4 and E^g by 4 (does it judge the residuals'
+  size?), and the scale of the residuals the temporal channel reads.
 
     python benchmarks/loss_balance.py runs/<name> [--clips 8] [--json out.json]
 
@@ -75,7 +76,13 @@ def measure(run: str, clips: int) -> dict:
                 row[f"D_real/{name}"], row[f"D_fake/{name}"] = float(real_p[c]), float(fake_p[c])
             else:
                 row["D_real/spatial"], row["D_fake/spatial"] = float(real_p.mean()), float(fake_p.mean())
-        row["residual_abs_mean/generated"] = float(e_o.abs().mean())
+        if temporal:
+            # Does the temporal channel judge the residuals' size? A critic that does calls a
+            # quarter of E^o real and four times E^g fake; one that sees only their pattern does not.
+            with torch.no_grad():
+                row["D_temporal/generated_x0.25"] = float(torch.sigmoid(discriminator.temporal(0.25 * e_o.detach())).mean())
+                row["D_temporal/target_x4"] = float(torch.sigmoid(discriminator.temporal(4 * e_g)).mean())
+        row["residual_abs_mean/generated"] = float(e_o.detach().abs().mean())
         row["residual_abs_mean/target"] = float(e_g.abs().mean())
         rows.append(row)
     keys = rows[0].keys()

@@ -186,11 +186,11 @@ class ModelConfig:
     (paper: batch)."""
     temporal_channel_norm: Literal["none", "batch", "instance"] = "none"
     """Normalisation of the Ck layers of the discriminator's temporal channel (setting
-    ``video2video+local+global``). ``none``: a norm after the first convolution divides out the
-    residual errors' scale, so the channel could not see that E^o is larger than E^g, only its
-    pattern; with ``none`` the global term lowers warping error, with a norm it raised it
-    (docs/reproduction.md). The paper gives both channels one architecture (``configs/paper.yaml``
-    keeps its ``batch``)."""
+    ``video2video+local+global``). ``none`` (the default): a norm after its first convolution
+    divides out the residual errors' scale, so the critic judges their pattern, not that E^o is
+    larger than E^g; on colorization the global term then raised warping error, unnormalised it
+    lowers it (docs/reproduction.md). The paper gives both channels one architecture:
+    ``configs/paper.yaml`` keeps ``batch``; ``quickstart-segmentation`` uses ``instance``."""
     residual: bool | None = None
     """The generator predicts a correction to its input instead of the whole output: output =
     input (a one-channel input repeated over the output channels) + the last convolution, without

@@ -81,3 +81,31 @@ def test_report_table_ratios_and_roofline(tmp_path, capsys):
     row = next(line for line in table.splitlines() if "1x3x2x4x5 forward" in line)
     cells = [cell.strip() for cell in row.strip("|").split("|")]
     assert cells[4:] == ["8.0x", "4.0x", "2.0", "4.0", "50%"]
+
+
+@pytest.mark.parametrize("temporal_channel_norm", ["none", "instance"])
+def test_loss_balance_reports_every_term_and_the_temporal_channels_scale_probe(tmp_path, temporal_channel_norm):
+    import loss_balance
+
+    from v2v.config import ModelConfig, RunConfig, config_to_dict, resolve_config
+    from v2v.data import DataConfig
+    from v2v.models import build_discriminator, build_generator
+    from v2v.models.checkpoint import new_checkpoint, save_checkpoint
+
+    config = resolve_config(RunConfig(
+        task="colorization", setting="video2video+local+global",
+        model=ModelConfig(preset="small", gen_channels=4, gen_max_channels=8, gen_depth=3, disc_channels=4,
+                          disc_max_channels=8, disc_depth=2, norm="instance", temporal_channel_norm=temporal_channel_norm),
+        data=DataConfig(frame_size=(32, 40), num_train_sequences=2, num_val_sequences=1, clip_length=3),
+    ))
+    torch.manual_seed(0)
+    networks = {name: build(config.model, config.task, config.setting_switches).state_dict()
+                for name, build in (("generator", build_generator), ("discriminator", build_discriminator))}
+    save_checkpoint(tmp_path, new_checkpoint(1, config_to_dict(config), **networks))
+    result = loss_balance.measure(str(tmp_path), clips=2)
+    mean = result["mean"]
+    for term in ("spatial", "temporal", "gan_spatial", "gan_temporal"):
+        assert mean[f"value/{term}"] >= 0 and mean[f"grad_norm/{term}"] > 0
+    for key in ("D_real/temporal", "D_fake/temporal", "D_temporal/generated_x0.25", "D_temporal/target_x4"):
+        assert 0 < mean[key] < 1
+    assert mean["residual_abs_mean/generated"] > 0

@@ -7,8 +7,8 @@ import json
 
 import numpy as np
 import pytest
-import yaml
 import torch
+import yaml
 
 from v2v.config import SETTINGS, load_config
 from v2v.reproduce import BUDGETS, Budget, Cell, cell_overrides, format_table, main, plan_cells, reproduce, summarize

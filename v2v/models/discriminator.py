@@ -88,9 +88,10 @@ class TwoChannelDiscriminator(nn.Module):
             residual error.
         temporal: build the temporal channel (setting ``video2video+local+global``).
         channels, max_channels, depth, norm: architecture of each channel.
-        temporal_norm: the temporal channel's ``norm`` (None: no normalisation). A norm right after
-            the first convolution (bias-free at initialisation, leaky ReLU: both scale with their
-            input) makes the channel blind to the residuals' scale: ``D(E)`` equals ``D(k E)``.
+        temporal_norm: the temporal channel's ``norm`` (None: no normalisation). A norm after the
+            first convolution (bias-free at initialisation) and leaky ReLU, which both scale with
+            their input, divides out the residuals' scale wherever the features' variance dominates
+            the norm's epsilon, so the channel judges their pattern and not their size.
     """
 
     def __init__(

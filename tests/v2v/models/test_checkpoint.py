@@ -84,6 +84,24 @@ def test_version_1_checkpoints_read_without_best(tmp_path):
     assert state["best"] is None and state["step"] == 4
 
 
+def test_stored_configs_from_before_temporal_channel_norm_state_model_norm(tmp_path):
+    # Before model.temporal_channel_norm existed both discriminator channels used model.norm: a
+    # resume under today's default (none) would load a normalised channel's weights into an
+    # unnormalised one, so it is refused by name, and stating the old norm continues the run.
+    from v2v.train.loop import check_resume
+
+    config = load_config("quickstart", ["model.temporal_channel_norm=instance"])
+    values = config_to_dict(config)
+    del values["model"]["temporal_channel_norm"]
+    file = tmp_path / "old.pt"
+    torch.save(new_checkpoint(3, values), file)
+    checkpoint = {**read_checkpoint(file), "world_size": 1}
+    assert checkpoint["config"]["model"]["temporal_channel_norm"] == "instance"
+    with pytest.raises(ConfigError, match="model.temporal_channel_norm"):
+        check_resume(checkpoint, load_config("quickstart"), 1)
+    check_resume(checkpoint, config, 1)
+
+
 def test_stored_configs_from_before_model_residual_load_tanh_generators(tmp_path):
     # Configs written before model.residual existed describe tanh generators; null would now
     # resolve to the task's choice (residual for colorization) and change what the weights compute.

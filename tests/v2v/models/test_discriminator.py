@@ -55,6 +55,26 @@ def test_channels_read_what_the_paper_says():
     assert torch.equal(base[:, 1], other_output[:, 1]) and not torch.allclose(base[:, 0], other_output[:, 0])
 
 
+@pytest.mark.parametrize("norm", ["batch", "instance"])
+def test_a_normalised_temporal_channel_is_blind_to_the_residuals_scale(norm):
+    """Why the temporal channel has no norm by default: after the bias-free first convolution and
+    leaky ReLU, a norm divides out the residuals' scale, so D(E) = D(4 E) and the channel cannot
+    tell that E^o is larger than E^g (exactly so where the features' variance dominates the norm's
+    epsilon); unnormalised, the decision follows the scale."""
+    input_video, output_video, residual = videos()
+    residual = 10 * residual  # features well above the norm's epsilon, where the invariance is exact
+    normalised = TwoChannelDiscriminator(1, 3, temporal=True, temporal_norm=norm, **ARCH)
+    plain = TwoChannelDiscriminator(1, 3, temporal=True, temporal_norm=None, **ARCH)
+    assert any(isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d)) for m in normalised.temporal.modules())
+    assert not any(isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d)) for m in plain.temporal.modules())
+    assert any(isinstance(m, nn.BatchNorm2d) for m in plain.spatial.modules())  # the spatial channel keeps its norm
+    with torch.no_grad():
+        blind = normalised(input_video, output_video, residual)[:, 1], normalised(input_video, output_video, 4 * residual)[:, 1]
+        seeing = plain(input_video, output_video, residual)[:, 1], plain(input_video, output_video, 4 * residual)[:, 1]
+    torch.testing.assert_close(blind[0], blind[1], rtol=1e-3, atol=1e-6)
+    assert not torch.allclose(seeing[0], seeing[1], rtol=0.5, atol=0)
+
+
 def test_rnn_carries_information_across_frames():
     input_video, output_video, _ = videos(frames=3)
     channel = TwoChannelDiscriminator(1, 3, temporal=False, **ARCH).spatial.eval()

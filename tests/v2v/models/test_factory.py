@@ -35,3 +35,18 @@ def test_unresolved_config_is_refused():
     with pytest.raises(ConfigError, match="resolve"):
         config = RunConfig()
         build_generator(config.model, config.task, config.setting_switches)
+
+
+@pytest.mark.parametrize("norm, kind", [("none", None), ("instance", torch.nn.InstanceNorm2d), ("batch", torch.nn.BatchNorm2d)])
+def test_temporal_channel_norm_sets_the_temporal_channel_only(norm, kind):
+    config = load_config("quickstart", [f"model.temporal_channel_norm={norm}"])
+    discriminator = build_discriminator(config.model, config.task, config.setting_switches)
+    norms = {type(m) for m in discriminator.temporal.modules() if isinstance(m, (torch.nn.BatchNorm2d, torch.nn.InstanceNorm2d))}
+    assert norms == (set() if kind is None else {kind})
+    # The spatial channel follows model.norm (instance in the quickstart) whatever the temporal one has.
+    assert any(isinstance(m, torch.nn.InstanceNorm2d) for m in discriminator.spatial.modules())
+
+
+def test_temporal_channel_norm_rejects_other_values():
+    with pytest.raises(ConfigError, match="model.temporal_channel_norm"):
+        load_config("quickstart", ["model.temporal_channel_norm=layer"])
