@@ -73,11 +73,11 @@ def _residual_maps(output: torch.Tensor, flow_fwd: torch.Tensor, flow_bwd: torch
 def _cells_by_key(report: dict[str, Any], output: Path) -> dict[tuple[str, str, float], Path]:
     from v2v.reproduce import Cell, weight_key
 
-    default = report["default_temporal_weight"]
+    defaults = report["default_temporal_weights"]
     runs = {}
     for entry in report["cells"]:
         weight = weight_key(entry["setting"], entry["temporal_weight"])
-        cell = Cell(entry["task"], entry["setting"], entry["seed"], None if weight in (None, default) else weight)
+        cell = Cell(entry["task"], entry["setting"], entry["seed"], None if weight in (None, defaults[entry["task"]]) else weight)
         if entry["seed"] == report["seeds"][0]:
             runs[(entry["task"], entry["setting"], weight)] = output / "cells" / cell.name / "run"
     return runs
@@ -94,13 +94,13 @@ def draw_figures(report: dict[str, Any], output: Path, destination: Path) -> lis
     plt = _pyplot()
     destination.mkdir(parents=True, exist_ok=True)
     runs = _cells_by_key(report, output)
-    default = report["default_temporal_weight"]
+    defaults = report["default_temporal_weights"]
     written = []
     for task in report["tasks"]:
         config = load_config(report["base_config"], list(report["overrides"]) + [f"task={task}"])
         item = build_dataset(config.data, "test", task)[0]
         frames = item["input"]
-        outputs = {setting: translate_clip(runs[(task, setting, weight_key(setting, default))], frames) for setting in report["settings"]}
+        outputs = {setting: translate_clip(runs[(task, setting, weight_key(setting, defaults[task]))], frames) for setting in report["settings"]}
         start = min(STRIP_START, max(1, frames.shape[0] - STRIP_FRAMES))
         count = min(STRIP_FRAMES, frames.shape[0] - start)
         shown = slice(start, start + count)

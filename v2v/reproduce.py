@@ -47,7 +47,7 @@ from v2v.data import TASKS
 if TYPE_CHECKING:
     from v2v.config import RunConfig
 
-__all__ = ["Budget", "BUDGETS", "Cell", "plan_cells", "run_cell", "summarize", "format_table", "reproduce", "main"]
+__all__ = ["Budget", "BUDGETS", "Cell", "default_weights", "plan_cells", "run_cell", "summarize", "format_table", "reproduce", "main"]
 
 SETTING_ORDER = ("image2image", "video2video", "video2video+local", "video2video+local+global")
 """Table 1's rows, in the paper's order."""
@@ -72,9 +72,9 @@ class Budget:
         base_config: the shipped config every cell starts from, unless ``task_configs`` names
             another for its task.
         task_configs: ``(task, config)`` pairs: the shipped config of that task's cells (a task
-            whose quickstart trains longer); every setting and seed of the task starts from it,
-            so its rows still compare like with like. It must have ``base_config``'s temporal
-            weight: the grid has one default weight (checked by :func:`reproduce`).
+            whose quickstart trains longer, or has its own temporal weight); every setting and
+            seed of the task starts from it, so its rows still compare like with like. A task's
+            default temporal weight is its config's (:func:`default_weights`).
         overrides: ``key=value`` overrides applied to every cell (data, steps, network size).
         tasks, settings, seeds: the grid.
         test_videos: test videos evaluated per cell.
@@ -107,6 +107,14 @@ class Budget:
     def config_for(self, task: str) -> str:
         """The shipped config the cells of ``task`` start from."""
         return dict(self.task_configs).get(task, self.base_config)
+
+
+def default_weights(budget: Budget) -> dict[str, float]:
+    """Each task's default ``loss.temporal_weight``: its config's, the weight of its Table 1 rows."""
+    from v2v.config import load_config
+
+    return {task: load_config(budget.config_for(task), list(budget.overrides)).loss.temporal_weight
+            for task in budget.tasks}
 
 
 BUDGETS: dict[str, Budget] = {
@@ -356,7 +364,7 @@ def format_table(report: dict[str, Any]) -> str:
     orderings the paper claims with whether each gap exceeds the seed spread, and the study."""
     entries = report["cells"]
     summary = summarize(entries)
-    weight = report["default_temporal_weight"]
+    weights = report["default_temporal_weights"]
     lines = [
         f"# Table 1 reproduction: budget `{report['budget']}`",
         "",
@@ -375,7 +383,7 @@ def format_table(report: dict[str, Any]) -> str:
         lines += ["", f"## {task} ({', '.join(map(str, steps))} steps)", "",
                   "| setting | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
         for setting in report["settings"]:
-            stats = summary.get((task, setting, weight_key(setting, weight)), {})
+            stats = summary.get((task, setting, weight_key(setting, weights[task])), {})
             lines.append(f"| {setting} | " + " | ".join(_cell_text(stats.get(c), _DIGITS[c]) for c in columns) + " |")
         if task in report.get("input_psnr", {}):
             lines.append(f"| *the input as the output* | {report['input_psnr'][task]:.2f} |" + " |" * (len(columns) - 1))
@@ -384,8 +392,8 @@ def format_table(report: dict[str, Any]) -> str:
         metric, _ = ACCURACY[task]
         for first, second in (("video2video+local+global", "image2image"), ("video2video+local", "video2video"),
                               ("video2video+local+global", "video2video+local")):
-            lines.append(_ordering(summary, task, weight, "warping_error", True, first, second))
-        lines.append(_ordering(summary, task, weight, metric, False, "video2video+local+global", "image2image"))
+            lines.append(_ordering(summary, task, weights[task], "warping_error", True, first, second))
+        lines.append(_ordering(summary, task, weights[task], metric, False, "video2video+local+global", "image2image"))
     study = report.get("tradeoff_task")
     if study:
         metric, _ = ACCURACY[study]
@@ -474,7 +482,7 @@ def score_real_footage(report: dict[str, Any], output: Path, clips: list[Path], 
     from v2v.score import score_videos
     from v2v.translate import TranslateConfig, translate
 
-    default = report["default_temporal_weight"]
+    default = report["default_temporal_weights"][REAL_FOOTAGE_TASK]
     entries = []
     chosen = [entry for entry in report["cells"] if entry["task"] == REAL_FOOTAGE_TASK
               and entry["setting"] in REAL_FOOTAGE_SETTINGS
@@ -595,18 +603,11 @@ def reproduce(budget: Budget, output: Path, *, jobs: int, data: tuple[str, str] 
     """
     from tqdm import tqdm
 
-    from v2v.config import load_config
-
     for clip in real_clips or []:
         if not clip.exists():
             raise FileNotFoundError(f"--real-video {clip} does not exist (expected a video file or a folder of frames)")
     cells = plan_cells(budget)
-    default_weight = load_config(budget.base_config, list(budget.overrides)).loss.temporal_weight
-    for task, name in budget.task_configs:
-        weight = load_config(name, list(budget.overrides)).loss.temporal_weight
-        if weight != default_weight:
-            raise ValueError(f"budget {budget.name!r}: the {task} config {name!r} has loss.temporal_weight={weight}, "
-                             f"{budget.base_config!r} has {default_weight}; the grid has one default weight")
+    weights = default_weights(budget)
     if budget.tradeoff_task is not None and budget.tradeoff_task not in budget.tasks:
         raise ValueError(f"tradeoff_task {budget.tradeoff_task!r} is not one of the budget's tasks {budget.tasks}")
     output.mkdir(parents=True, exist_ok=True)
@@ -641,7 +642,7 @@ def reproduce(budget: Budget, output: Path, *, jobs: int, data: tuple[str, str] 
         "settings": list(budget.settings),
         "seeds": list(budget.seeds),
         "test_videos": budget.test_videos,
-        "default_temporal_weight": default_weight,
+        "default_temporal_weights": weights,
         "tradeoff_task": budget.tradeoff_task,
         "input_psnr": input_baselines(budget, data),
         "cells": [entries[cell] for cell in cells],

@@ -11,7 +11,18 @@ import torch
 import yaml
 
 from v2v.config import SETTINGS, load_config
-from v2v.reproduce import BUDGETS, Budget, Cell, cell_overrides, format_table, main, plan_cells, reproduce, summarize
+from v2v.reproduce import (
+    BUDGETS,
+    Budget,
+    Cell,
+    cell_overrides,
+    default_weights,
+    format_table,
+    main,
+    plan_cells,
+    reproduce,
+    summarize,
+)
 
 TINY = Budget(
     name="tiny",
@@ -84,13 +95,16 @@ def test_task_configs_give_every_cell_of_their_task_that_config():
                     "superres": {("quickstart", 1000)}}
 
 
-def test_a_task_config_with_another_temporal_weight_is_refused_before_training(tmp_path):
-    other = tmp_path / "other.yaml"
-    other.write_text("base: quickstart\nloss:\n  temporal_weight: 7\n")
-    budget = dataclasses.replace(TINY, task_configs=(("colorization", str(other)),))
-    with pytest.raises(ValueError, match="has loss.temporal_weight=7.0, 'quickstart' has 50.0; the grid has one default"):
-        reproduce(budget, tmp_path / "grid", jobs=0, progress=False)
-    assert not (tmp_path / "grid").exists()
+def test_a_task_configs_temporal_weight_is_the_default_of_its_rows():
+    budget = BUDGETS["cpu"]
+    weights = default_weights(budget)
+    assert weights == {task: load_config(budget.config_for(task)).loss.temporal_weight for task in budget.tasks}
+    assert weights["segmentation"] == 200.0 and weights["colorization"] == weights["superres"] == 50.0
+    # A task's default cells train at its config's weight; only the study's cells name another.
+    for cell in plan_cells(budget):
+        config = load_config(budget.config_for(cell.task), cell_overrides(budget, cell, None))
+        expected = weights[cell.task] if cell.temporal_weight is None else cell.temporal_weight
+        assert config.loss.temporal_weight == expected
 
 
 def test_task_configs_name_a_known_task():
@@ -214,7 +228,7 @@ def test_summary_and_orderings_compare_gaps_with_the_seed_spread():
     assert ("colorization", "video2video+local+global", 10.0) in summary
     report = {
         "budget": "t", "description": "d", "seeds": [0, 1, 2], "test_videos": 8, "machine": "m", "commit": "c",
-        "command": "x", "default_temporal_weight": 10.0, "tasks": ["colorization"],
+        "command": "x", "default_temporal_weights": {"colorization": 10.0}, "tasks": ["colorization"],
         "settings": ["image2image", "video2video+local+global"], "tradeoff_task": None, "cells": entries,
     }
     table = format_table(report)
