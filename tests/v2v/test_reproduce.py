@@ -92,7 +92,7 @@ def test_task_configs_give_every_cell_of_their_task_that_config():
         config = load_config(budget.config_for(cell.task), cell_overrides(budget, cell, None))
         seen.setdefault(cell.task, set()).add((config.name, config.train.steps))
     assert seen == {"segmentation": {("quickstart-segmentation", 3000)}, "colorization": {("quickstart", 1000)},
-                    "superres": {("quickstart", 1000)}}
+                    "superres": {("quickstart-superres", 3000)}}
 
 
 def test_a_task_configs_temporal_weight_is_the_default_of_its_rows():
@@ -132,21 +132,29 @@ def _real_clip(folder):
 
 
 def test_grid_runs_writes_the_table_and_a_rerun_skips_complete_cells(tmp_path):
-    # The colorization cells start from their own config (4 steps), not from base_config.
-    task_config = tmp_path / "tiny-colorization.yaml"
+    # Every task's cells start from their own config (4 steps), not from base_config.
+    task_config = tmp_path / "tiny.yaml"
     task_config.write_text("base: quickstart\ntrain:\n  steps: 4\n")
-    budget = dataclasses.replace(TINY, tradeoff_weights=(), task_configs=(("colorization", str(task_config)),),
+    tasks = ("colorization", "superres", "segmentation")
+    budget = dataclasses.replace(TINY, tradeoff_weights=(), tasks=tasks, task_configs=tuple((t, str(task_config)) for t in tasks),
                                  overrides=tuple(o for o in TINY.overrides if not o.startswith("train.steps=")))
     clip = _real_clip(tmp_path / "clip")
     report = reproduce(budget, tmp_path / "grid", jobs=0, real_clips=[clip], command="test", progress=False)
     real = report["real_footage"]
-    assert [(e["setting"], e["seed"]) for e in real] == [("image2image", 0), ("video2video+local+global", 0)]
+    # Every task's image2image and default cells, in the table's task order.
+    assert [(e["task"], e["setting"], e["seed"]) for e in real] == [
+        (task, setting, 0) for task in ("segmentation", "colorization", "superres") for setting in ("image2image", "video2video+local+global")]
     for entry in real:
         assert entry["frames"] == 6 and entry["clip"] == str(clip)
-        assert {"psnr", "warping_error", "warping_error_l1", "tOF", "flicker"} <= set(entry["metrics"])
+        assert {"warping_error", "warping_error_l1", "tOF", "flicker"} <= set(entry["metrics"])
+        # PSNR only where the target is the clip itself; segmentation has no ground truth here.
+        assert ("psnr" in entry["metrics"]) == (entry["task"] != "segmentation")
         assert entry["metrics"]["warping_error"] > 0 and entry["reference"]["warping_error"] >= 0
     table = (tmp_path / "grid" / "table1-tiny.md").read_text()
-    assert "## Real footage (colorization, 1 clips)" in table
+    for task in tasks:
+        assert f"## Real footage ({task}, 1 clips)" in table
+    segmentation_section = table[table.index("## Real footage (segmentation"):table.index("## Real footage (colorization")]
+    assert "| setting | warping_error |" in segmentation_section and "input as the output" not in segmentation_section
     # The input taken as the output: the clip's 8-bit gray version (OpenCV's BT.601 luma as oracle).
     import cv2
 
@@ -156,20 +164,26 @@ def test_grid_runs_writes_the_table_and_a_rerun_skips_complete_cells(tmp_path):
     gray = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in (original * 255).round().byte().permute(0, 2, 3, 1).numpy()])
     mse = ((torch.from_numpy(gray).float()[:, None] / 255 - original) ** 2).mean(dim=(1, 2, 3))
     expected = float((10 * torch.log10(1 / mse)).mean())
-    assert report["real_footage_input_psnr"][str(clip)] == pytest.approx(expected, abs=0.05)
-    assert f"| *the input as the output* | {report['real_footage_input_psnr'][str(clip)]:.2f} |" in table
+    baselines = report["real_footage_input_psnr"]
+    assert set(baselines) == {"colorization", "superres"}
+    assert baselines["colorization"][str(clip)] == pytest.approx(expected, abs=0.05)
+    # Super-resolution's baseline is the bicubic /2 then x2 clip: colour kept, far above gray.
+    assert baselines["superres"][str(clip)] > baselines["colorization"][str(clip)] + 5
+    for task in ("colorization", "superres"):
+        section = table[table.index(f"## Real footage ({task}"):]
+        assert f"| *the input as the output* | {baselines[task][str(clip)]:.2f} |" in section
     tmp_path = tmp_path / "grid"
     assert [(c["task"], c["setting"], c["seed"]) for c in report["cells"]] == [
-        ("colorization", "image2image", 0), ("colorization", "video2video+local+global", 0),
-    ]
+        (task, setting, 0) for task in tasks for setting in ("image2image", "video2video+local+global")]
     for entry in report["cells"]:
-        assert {"psnr", "warping_error", "tOF"} <= set(entry["metrics"])
+        assert {"warping_error", "tOF"} <= set(entry["metrics"])
+        assert ("J" if entry["task"] == "segmentation" else "psnr") in entry["metrics"]
     written = json.loads((tmp_path / "table1-tiny.json").read_text())
     assert written["cells"] == report["cells"]
     for key in ("command", "commit", "machine", "budget", "seeds", "cells"):
         assert key in written
     assert "## colorization (4 steps)" in (tmp_path / "table1-tiny.md").read_text()
-    assert written["task_configs"] == {"colorization": str(task_config)}
+    assert written["task_configs"] == {task: str(task_config) for task in tasks}
     assert {entry["steps"] for entry in report["cells"]} == {4}
 
     complete = tmp_path / "cells" / Cell("colorization", "image2image", 0).name / "cell.json"
@@ -182,7 +196,7 @@ def test_grid_runs_writes_the_table_and_a_rerun_skips_complete_cells(tmp_path):
     assert not (interrupted / "leftover").exists()  # restarted from scratch
     assert (interrupted / "cell.json").is_file()
     assert again["cells"][0] == report["cells"][0]
-    assert again["real_footage"][0] == real[0]  # read back, not translated again
+    assert again["real_footage"][0] == real[0]  # read back, not translated again (segmentation's image2image)
     assert (interrupted / "real" / "clip.json").is_file()  # the retrained cell is scored again
 
     # A changed default weight: the image2image cell does not depend on it and is reused; the
