@@ -65,6 +65,13 @@ GRAY_TEXTURE_NAMES = ("brick", "grass", "gravel")
 _ALPHA_EPS = 1e-3
 # A source point this close outside the frame still counts as inside (float rounding of the flow).
 _INSIDE_TOLERANCE = 1e-3
+BACKGROUND_MATCH_DELTA_E = 10.0
+"""CIELAB distance (CIE76) within which an object's colour counts as one its background also has;
+about where two flat patches stop being told apart at a glance."""
+MAX_OBJECT_REDRAWS = 20
+"""Draws of an object beyond the first when it matches its background too closely."""
+# Pixels of each texture compared by :func:`background_match` (a regular subsample).
+_MATCH_SAMPLES = 1024
 # Layer labels are stored as uint8 while rendering; far more objects than this would cover the frame anyway.
 _MAX_OBJECTS = 64
 
@@ -90,6 +97,14 @@ class SyntheticConfig:
         texture_sigma: Gaussian blur (pixels) applied to the textures; it band-limits them so that
             bilinear resampling is accurate (the warp identity holds to a smaller error).
         min_period, max_period: range of the period (frames) of the pose sinusoids.
+        max_background_match: the largest share of an object's texture pixels whose colour lies
+            within :data:`BACKGROUND_MATCH_DELTA_E` (CIELAB) of some colour of the background's
+            texture; an object above it is drawn again (another photograph and crop) up to
+            :data:`MAX_OBJECT_REDRAWS` times, and the least matching draw is kept. 1.0 (the default)
+            accepts every object. Below 1 it keeps objects visible against their background: a
+            crop of ``chelsea`` on ``cat`` fur, or of a black margin on the night sky of
+            ``hubble_deep_field``, is a foreground no single frame shows (segmentation masks it all
+            the same).
     """
 
     num_objects: tuple[int, int] = (1, 4)
@@ -104,6 +119,7 @@ class SyntheticConfig:
     texture_sigma: float = 0.7
     min_period: float = 40.0
     max_period: float = 120.0
+    max_background_match: float = 1.0
 
     def __post_init__(self) -> None:
         self.num_objects = _int_range("num_objects", self.num_objects, minimum=0)
@@ -118,6 +134,10 @@ class SyntheticConfig:
             setattr(self, name, float(value))
         if self.camera_zoom >= 0.5 or self.object_zoom >= 0.5:
             raise ValueError("SyntheticConfig.camera_zoom and object_zoom must be < 0.5 (relative per frame)")
+        match = self.max_background_match
+        if isinstance(match, bool) or not isinstance(match, (int, float)) or not 0.0 <= match <= 1.0:
+            raise ValueError(f"SyntheticConfig.max_background_match must be a number in [0, 1], got {match!r}")
+        self.max_background_match = float(match)
         if not (0 < self.min_period <= self.max_period):
             raise ValueError(
                 f"SyntheticConfig needs 0 < min_period <= max_period, got {self.min_period}, {self.max_period}"
@@ -190,6 +210,24 @@ def _texture(rng: np.random.Generator, name: str, out_h: int, out_w: int, sigma:
     if sigma > 0:
         texture = cv2.GaussianBlur(np.ascontiguousarray(texture), (0, 0), sigma)
     return np.ascontiguousarray(texture, dtype=np.float32)
+
+
+def _lab_samples(texture: np.ndarray) -> np.ndarray:
+    """At most :data:`_MATCH_SAMPLES` CIELAB colours of a float RGB texture, a regular subsample."""
+    pixels = cv2.cvtColor(np.ascontiguousarray(texture, dtype=np.float32), cv2.COLOR_RGB2Lab).reshape(-1, 3)
+    stride = max(1, math.ceil(len(pixels) / _MATCH_SAMPLES))
+    return np.ascontiguousarray(pixels[::stride])
+
+
+def background_match(texture: np.ndarray, background_lab: np.ndarray) -> float:
+    """The share of ``texture``'s pixels (float RGB in [0, 1], subsampled) whose CIELAB colour is
+    within :data:`BACKGROUND_MATCH_DELTA_E` of one of ``background_lab`` (``[N, 3]``, from
+    :func:`_lab_samples`): 0 for an object no pixel of which could pass for background, 1 for one
+    the background's colours cover entirely."""
+    colours = _lab_samples(texture)
+    # |a - b|^2 = |a|^2 + |b|^2 - 2 a.b: one small matrix product instead of an [N, M, 3] array.
+    squared = (colours**2).sum(1)[:, None] + (background_lab**2).sum(1)[None, :] - 2.0 * colours @ background_lab.T
+    return float((squared.min(axis=1) < BACKGROUND_MATCH_DELTA_E**2).mean())
 
 
 def _soft_shape(rng: np.random.Generator, size: int, soft_edge: float) -> np.ndarray:
@@ -329,9 +367,25 @@ def synthetic_clip(
     textures = [background]
     alphas: list[np.ndarray] = []
     short = min(height, width)
-    for name in chosen[1:]:
+    background_lab = _lab_samples(background) if cfg.max_background_match < 1.0 else None
+    others = [name for name in names if name != chosen[0]]
+    for index in range(1, len(chosen)):
         diameter = max(8, int(round(short * rng.uniform(*cfg.object_size))))
-        textures.append(_texture(rng, name, diameter, diameter, cfg.texture_sigma))
+        texture = _texture(rng, chosen[index], diameter, diameter, cfg.texture_sigma)
+        if background_lab is not None:
+            # Redraw (photograph and crop) while the object could pass for its background; the
+            # first draw consumes no extra random numbers, so accepted clips stay as they were.
+            best = (background_match(texture, background_lab), chosen[index], texture)
+            for _ in range(MAX_OBJECT_REDRAWS):
+                if best[0] <= cfg.max_background_match:
+                    break
+                name = others[int(rng.integers(len(others)))]
+                candidate = _texture(rng, name, diameter, diameter, cfg.texture_sigma)
+                match = background_match(candidate, background_lab)
+                if match < best[0]:
+                    best = (match, name, candidate)
+            _, chosen[index], texture = best
+        textures.append(texture)
         alphas.append(_soft_shape(rng, diameter, cfg.soft_edge))
         centre_x = rng.uniform(0.15, 0.85) * (width - 1) + _sinusoid(rng, times, cfg.object_speed, cfg)
         centre_y = rng.uniform(0.15, 0.85) * (height - 1) + _sinusoid(rng, times, cfg.object_speed, cfg)

@@ -159,18 +159,24 @@ def prune_checkpoints(run_dir: str | os.PathLike, keep: int) -> list[Path]:
 
 
 def with_stated_defaults(config_values: dict[str, Any]) -> dict[str, Any]:
-    """A stored config (a checkpoint's, or a run's ``config.yaml``) with the model keys that did
-    not exist when it was written stated as the code that wrote it behaved: ``model.residual``
-    false (tanh generators; ``null`` would now resolve to the task's choice) and
+    """A stored config (a checkpoint's, or a run's ``config.yaml``) with the keys that did not
+    exist when it was written stated as the code that wrote it behaved: ``model.residual`` false
+    (tanh generators; ``null`` would now resolve to the task's choice),
     ``model.temporal_channel_norm`` equal to ``model.norm`` (both discriminator channels were
-    normalised alike)."""
+    normalised alike) and ``data.synthetic.max_background_match`` 1.0 (every object accepted)."""
+    stated = dict(config_values)
     model = config_values.get("model")
-    if not isinstance(model, dict):
-        return config_values
-    stated = dict(model)
-    stated.setdefault("residual", False)
-    stated.setdefault("temporal_channel_norm", model.get("norm", "batch"))
-    return {**config_values, "model": stated}
+    if isinstance(model, dict):
+        model = dict(model)
+        model.setdefault("residual", False)
+        model.setdefault("temporal_channel_norm", model.get("norm", "batch"))
+        stated["model"] = model
+    data = config_values.get("data")
+    if isinstance(data, dict) and isinstance(data.get("synthetic"), dict):
+        synthetic = dict(data["synthetic"])
+        synthetic.setdefault("max_background_match", 1.0)
+        stated["data"] = {**data, "synthetic": synthetic}
+    return stated
 
 
 def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
