@@ -207,6 +207,15 @@ def test_grid_runs_writes_the_table_and_a_rerun_skips_complete_cells(tmp_path):
         reproduce(changed, tmp_path, jobs=0, command="test", progress=False)
     assert complete.stat().st_mtime_ns == stamp and (interrupted / "cell.json").is_file()
 
+    # Cells written before data.synthetic.max_background_match existed kept every object, as the
+    # default does: both are reused.
+    for cell_dir in (complete.parent, interrupted):
+        stored = yaml.safe_load((cell_dir / "run" / "config.yaml").read_text())
+        del stored["data"]["synthetic"]["max_background_match"]
+        (cell_dir / "run" / "config.yaml").write_text(yaml.safe_dump(stored))
+    assert reproduce(budget, tmp_path, jobs=0, command="test", progress=False)["cells"] == again["cells"]
+    assert complete.stat().st_mtime_ns == stamp
+
     # Cells written before model.temporal_channel_norm existed had a normalised temporal channel
     # (model.norm): the temporal cell is refused, the image2image cell (no temporal channel) reused.
     for cell_dir in (complete.parent, interrupted):

@@ -42,6 +42,9 @@ __all__ = [
     "SyntheticConfig",
     "synthetic_clip",
     "load_photo",
+    "background_match",
+    "BACKGROUND_MATCH_DELTA_E",
+    "MAX_OBJECT_REDRAWS",
 ]
 
 # Colour photographs bundled in the scikit-image wheel (no download needed).
@@ -321,6 +324,8 @@ def synthetic_clip(
         alpha ramp), where the warp identity holds only approximately;
         ``affine`` ``[L, T, 3, 3]`` float64, the frame-to-texture map of every layer;
         ``layers`` list of the photograph names, background first;
+        ``background_match`` list of floats, per object: :func:`background_match` of its texture
+        against the background's;
         ``seed`` the seed.
 
     Convention:
@@ -367,24 +372,25 @@ def synthetic_clip(
     textures = [background]
     alphas: list[np.ndarray] = []
     short = min(height, width)
-    background_lab = _lab_samples(background) if cfg.max_background_match < 1.0 else None
+    background_lab = _lab_samples(background)
     others = [name for name in names if name != chosen[0]]
+    matches: list[float] = []
     for index in range(1, len(chosen)):
         diameter = max(8, int(round(short * rng.uniform(*cfg.object_size))))
         texture = _texture(rng, chosen[index], diameter, diameter, cfg.texture_sigma)
-        if background_lab is not None:
-            # Redraw (photograph and crop) while the object could pass for its background; the
-            # first draw consumes no extra random numbers, so accepted clips stay as they were.
-            best = (background_match(texture, background_lab), chosen[index], texture)
-            for _ in range(MAX_OBJECT_REDRAWS):
-                if best[0] <= cfg.max_background_match:
-                    break
-                name = others[int(rng.integers(len(others)))]
-                candidate = _texture(rng, name, diameter, diameter, cfg.texture_sigma)
-                match = background_match(candidate, background_lab)
-                if match < best[0]:
-                    best = (match, name, candidate)
-            _, chosen[index], texture = best
+        # Redraw (photograph and crop) while the object could pass for its background; the first
+        # draw consumes no extra random numbers, so a clip whose objects all pass stays as it was.
+        best = (background_match(texture, background_lab), chosen[index], texture)
+        for _ in range(MAX_OBJECT_REDRAWS):
+            if best[0] <= cfg.max_background_match:
+                break
+            name = others[int(rng.integers(len(others)))]
+            candidate = _texture(rng, name, diameter, diameter, cfg.texture_sigma)
+            match = background_match(candidate, background_lab)
+            if match < best[0]:
+                best = (match, name, candidate)
+        match, chosen[index], texture = best
+        matches.append(match)
         textures.append(texture)
         alphas.append(_soft_shape(rng, diameter, cfg.soft_edge))
         centre_x = rng.uniform(0.15, 0.85) * (width - 1) + _sinusoid(rng, times, cfg.object_speed, cfg)
@@ -477,5 +483,6 @@ def synthetic_clip(
         "soft_edge": torch.from_numpy(soft[:, None]),
         "affine": torch.from_numpy(affine),
         "layers": chosen,
+        "background_match": matches,
         "seed": int(seed),
     }

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from v2v.data import SyntheticConfig, synthetic_clip
-from v2v.data.synthetic import GRAY_TEXTURE_NAMES, PHOTO_NAMES, load_photo
+from v2v.data.synthetic import GRAY_TEXTURE_NAMES, PHOTO_NAMES, _lab_samples, background_match, load_photo
 
 from .conftest import identity_errors, near_layer_edges, reliable_pixels
 
@@ -152,6 +152,8 @@ def test_bundled_photographs_load_offline():
         ({"object_speed": -1.0}, "object_speed"),
         ({"camera_zoom": 0.7}, "zoom"),
         ({"object_size": (0.5, 0.2)}, "object_size"),
+        ({"max_background_match": 1.5}, "max_background_match"),
+        ({"max_background_match": True}, "max_background_match"),
         ({"bogus": 1}, "bogus"),
     ],
 )
@@ -167,3 +169,35 @@ def test_config_object_and_overrides():
     clip = synthetic_clip(1, size=(32, 48), num_frames=2, config=config, soft_edge=0.0)
     assert len(clip["layers"]) == 2
     assert SyntheticConfig(num_objects=[2, 3]).num_objects == (2, 3)
+
+
+def test_background_match_is_the_share_of_colours_the_background_has():
+    red = np.zeros((16, 16, 3), np.float32)
+    red[..., 0] = 1.0
+    half = red.copy()
+    half[:, 8:] = (0.0, 0.0, 1.0)
+    background = _lab_samples(red)
+    assert background_match(red, background) == 1.0
+    assert background_match(half, background) == pytest.approx(0.5)
+    assert background_match(half[:, 8:], background) == 0.0
+    # A colour within BACKGROUND_MATCH_DELTA_E counts as shared; one beyond it does not.
+    assert background_match(red * 0.97, background) == 1.0 and background_match(red * 0.6, background) == 0.0
+
+
+def test_objects_that_pass_for_their_background_are_drawn_again():
+    # Seed 13 puts chelsea, stereo_motorcycle and astronaut crops on cat fur (match ~1).
+    loose = synthetic_clip(13, size=(48, 48), num_frames=2)
+    assert max(loose["background_match"]) > 0.9
+    strict = synthetic_clip(13, size=(48, 48), num_frames=2, max_background_match=0.5)
+    assert strict["layers"][0] == loose["layers"][0] and strict["layers"] != loose["layers"]
+    assert len(strict["background_match"]) == len(strict["layers"]) - 1
+    assert max(strict["background_match"]) <= 0.5
+    # Nothing can reach 0 on every draw: the least matching of the draws is kept, no endless loop.
+    hardest = synthetic_clip(13, size=(48, 48), num_frames=2, max_background_match=0.0)
+    assert len(hardest["layers"]) == len(loose["layers"])
+    # A clip whose objects all pass at their first draw is the clip the default draws.
+    clean = synthetic_clip(0, size=(48, 48), num_frames=3)
+    assert max(clean["background_match"]) <= 0.5
+    same = synthetic_clip(0, size=(48, 48), num_frames=3, max_background_match=0.5)
+    for key in ("frames", "flow_fwd", "masks"):
+        assert torch.equal(clean[key], same[key])

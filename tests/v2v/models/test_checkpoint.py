@@ -126,6 +126,22 @@ def test_stored_configs_from_before_model_residual_load_tanh_generators(tmp_path
     check_resume(checkpoint, config, 1)
 
 
+def test_stored_configs_from_before_max_background_match_kept_every_object(tmp_path):
+    from v2v.train.loop import check_resume
+
+    config = load_config("quickstart-segmentation", ["data.synthetic.max_background_match=1.0"])
+    values = config_to_dict(config)
+    del values["data"]["synthetic"]["max_background_match"]
+    file = tmp_path / "old.pt"
+    torch.save(new_checkpoint(7, values), file)
+    checkpoint = {**read_checkpoint(file), "world_size": 1}
+    assert checkpoint["config"]["data"]["synthetic"]["max_background_match"] == 1.0
+    # Today's segmentation config redraws objects: another data set, refused by name.
+    with pytest.raises(ConfigError, match="data.synthetic.max_background_match"):
+        check_resume(checkpoint, load_config("quickstart-segmentation"), 1)
+    check_resume(checkpoint, config, 1)
+
+
 def _trained_generator(config, seed=3):
     torch.manual_seed(seed)
     generator = build_generator(config.model, config.task, config.setting_switches)
