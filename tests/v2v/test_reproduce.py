@@ -95,8 +95,11 @@ def test_task_configs_give_every_cell_of_their_task_that_config():
                     "superres": {("quickstart-superres", 3000)}}
 
 
-def test_a_task_configs_temporal_weight_is_the_default_of_its_rows():
-    budget = BUDGETS["cpu"]
+def test_a_task_configs_temporal_weight_is_the_default_of_its_rows(tmp_path):
+    assert default_weights(BUDGETS["cpu"]) == {"segmentation": 50.0, "colorization": 50.0, "superres": 50.0}
+    steady = tmp_path / "steady.yaml"
+    steady.write_text("base: quickstart-segmentation\nloss:\n  temporal_weight: 200\n")
+    budget = dataclasses.replace(BUDGETS["cpu"], task_configs=(("segmentation", str(steady)),))
     weights = default_weights(budget)
     assert weights == {task: load_config(budget.config_for(task)).loss.temporal_weight for task in budget.tasks}
     assert weights["segmentation"] == 200.0 and weights["colorization"] == weights["superres"] == 50.0
