@@ -209,6 +209,10 @@ class LossConfig:
     """λ, the weight of L1 between output and target (pix2pix's 100)."""
     gan_weight: float = 1.0
     """η, the weight of the generator's adversarial loss."""
+    temporal_gan_weight: float = 1.0
+    """Weight of the temporal channel's decision in the generator's adversarial loss, the spatial
+    channel's being 1 (1: the paper's, both decisions averaged); only in video2video+local+global.
+    The discriminator's own loss is not weighted."""
 
 
 @dataclass
@@ -683,7 +687,7 @@ def validate_config(config: RunConfig) -> None:
         )
     if config.setting_switches.per_frame_discriminator and model.disc_depth is not None:
         _require(model.disc_depth >= 2, "model.disc_depth", f"the per-frame PatchGAN needs >= 2, got {model.disc_depth}")
-    for key in ("temporal_weight", "spatial_weight", "gan_weight"):
+    for key in ("temporal_weight", "spatial_weight", "gan_weight", "temporal_gan_weight"):
         value = getattr(config.loss, key)
         _require(value >= 0, f"loss.{key}", f"must be >= 0, got {value}")
     for key in ("lr_generator", "lr_discriminator"):

@@ -87,6 +87,14 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
     return 0.5 * (_bce(real_logits, True) + _bce(fake_logits, False))
 
 
-def generator_adversarial_loss(fake_logits: torch.Tensor) -> torch.Tensor:
-    """The generator's side of eq. 5, non-saturating: ``-log D(I, O)`` averaged over decisions."""
+def generator_adversarial_loss(fake_logits: torch.Tensor, temporal_weight: float = 1.0) -> torch.Tensor:
+    """The generator's side of eq. 5, non-saturating: ``-log D(I, O)`` averaged over decisions.
+
+    Args:
+        fake_logits: ``[B, 1]`` (spatial channel) or ``[B, 2]`` (spatial, temporal).
+        temporal_weight: with two channels, the temporal decision's weight, the spatial one's
+            being 1: ``(BCE_spatial + w BCE_temporal) / 2`` (``loss.temporal_gan_weight``).
+    """
+    if fake_logits.shape[1] == 2 and temporal_weight != 1.0:
+        return 0.5 * (_bce(fake_logits[:, :1], True) + temporal_weight * _bce(fake_logits[:, 1:], True))
     return _bce(fake_logits, True)

@@ -255,7 +255,7 @@ def changed_cell_keys(stored_config: Path, wanted: RunConfig) -> list[str]:
     if not switches.temporal_loss:
         ignored |= {"loss.temporal_weight"}
     if not switches.temporal_discriminator:
-        ignored |= {"model.temporal_channel_norm"}
+        ignored |= {"model.temporal_channel_norm", "loss.temporal_gan_weight"}
     return [key for key in diff_configs(stored, wanted) if key not in ignored]
 
 

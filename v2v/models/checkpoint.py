@@ -163,7 +163,8 @@ def with_stated_defaults(config_values: dict[str, Any]) -> dict[str, Any]:
     exist when it was written stated as the code that wrote it behaved: ``model.residual`` false
     (tanh generators; ``null`` would now resolve to the task's choice),
     ``model.temporal_channel_norm`` equal to ``model.norm`` (both discriminator channels were
-    normalised alike) and ``data.synthetic.max_background_match`` 1.0 (every object accepted)."""
+    normalised alike), ``loss.temporal_gan_weight`` 1.0 and ``data.synthetic.max_background_match``
+    1.0 (every object accepted)."""
     stated = dict(config_values)
     model = config_values.get("model")
     if isinstance(model, dict):
@@ -171,6 +172,9 @@ def with_stated_defaults(config_values: dict[str, Any]) -> dict[str, Any]:
         model.setdefault("residual", False)
         model.setdefault("temporal_channel_norm", model.get("norm", "batch"))
         stated["model"] = model
+    loss = config_values.get("loss")
+    if isinstance(loss, dict):
+        stated["loss"] = {"temporal_gan_weight": 1.0, **loss}
     data = config_values.get("data")
     if isinstance(data, dict) and isinstance(data.get("synthetic"), dict):
         synthetic = dict(data["synthetic"])

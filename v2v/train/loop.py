@@ -221,7 +221,7 @@ def train_step(
     _set_requires_grad(frozen_discriminator, False)
     with autocast_context():
         fake_logits = frozen_discriminator(batch["input"], generated, residual_generated if judge_residual else None)
-    loss_adversarial = generator_adversarial_loss(fake_logits)
+    loss_adversarial = generator_adversarial_loss(fake_logits, weights.temporal_gan_weight)
     loss_spatial = spatial_loss(generated, batch["target"])
     loss_temporal = temporal_loss(residual_generated)
     loss_generator = weights.spatial_weight * loss_spatial + weights.gan_weight * loss_adversarial
