@@ -94,6 +94,7 @@ def test_overrides_with_dotted_keys_and_types():
         ("train.device=gpu", "train.device"),
         ("model.gen_dropout_layers=9", "model.gen_dropout_layers"),
         ("loss.spatial_weight=-1", "loss.spatial_weight"),
+        ("loss.temporal_gan_weight=-0.5", "loss.temporal_gan_weight"),
         ("train.run_name=a/b", "train.run_name"),
         ("data.no_such_key=1", "unknown config key 'data.no_such_key'"),
     ],

@@ -97,3 +97,15 @@ def test_gan_losses():
     assert generator_adversarial_loss(confident_fake).item() == pytest.approx(20.0, rel=1e-4)
     # bf16 logits are scored in float32.
     assert generator_adversarial_loss(zeros.bfloat16()).dtype == torch.float32
+
+
+def test_temporal_gan_weight_scales_only_the_temporal_decision():
+    logits = torch.tensor([[0.3, -1.2], [-0.4, 2.0]])
+    spatial = generator_adversarial_loss(logits[:, :1])
+    temporal = generator_adversarial_loss(logits[:, 1:])
+    assert torch.equal(generator_adversarial_loss(logits, 1.0), generator_adversarial_loss(logits))
+    assert generator_adversarial_loss(logits).item() == pytest.approx(0.5 * (spatial + temporal).item())
+    assert generator_adversarial_loss(logits, 0.1).item() == pytest.approx(0.5 * (spatial + 0.1 * temporal).item())
+    assert generator_adversarial_loss(logits, 0.0).item() == pytest.approx(0.5 * spatial.item())
+    # One channel (image2image, video2video, +local): nothing to weight.
+    assert torch.equal(generator_adversarial_loss(logits[:, :1], 0.1), spatial)

@@ -209,12 +209,17 @@ def test_grid_runs_writes_the_table_and_a_rerun_skips_complete_cells(tmp_path):
                        r"\(loss.temporal_weight differs .*delete that folder"):
         reproduce(changed, tmp_path, jobs=0, command="test", progress=False)
     assert complete.stat().st_mtime_ns == stamp and (interrupted / "cell.json").is_file()
+    critic = dataclasses.replace(budget, overrides=budget.overrides + ("loss.temporal_gan_weight=0.5",))
+    with pytest.raises(ValueError, match=r"local_global-s0 was trained with another config \(loss.temporal_gan_weight differs"):
+        reproduce(critic, tmp_path, jobs=0, command="test", progress=False)
+    assert complete.stat().st_mtime_ns == stamp
 
-    # Cells written before data.synthetic.max_background_match existed kept every object, as the
-    # default does: both are reused.
+    # Cells written before data.synthetic.max_background_match and loss.temporal_gan_weight existed
+    # kept every object and averaged the critic's decisions, as the defaults do: both are reused.
     for cell_dir in (complete.parent, interrupted):
         stored = yaml.safe_load((cell_dir / "run" / "config.yaml").read_text())
         del stored["data"]["synthetic"]["max_background_match"]
+        del stored["loss"]["temporal_gan_weight"]
         (cell_dir / "run" / "config.yaml").write_text(yaml.safe_dump(stored))
     assert reproduce(budget, tmp_path, jobs=0, command="test", progress=False)["cells"] == again["cells"]
     assert complete.stat().st_mtime_ns == stamp

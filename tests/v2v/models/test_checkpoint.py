@@ -132,10 +132,12 @@ def test_stored_configs_from_before_max_background_match_kept_every_object(tmp_p
     config = load_config("quickstart-segmentation", ["data.synthetic.max_background_match=1.0"])
     values = config_to_dict(config)
     del values["data"]["synthetic"]["max_background_match"]
+    del values["loss"]["temporal_gan_weight"]
     file = tmp_path / "old.pt"
     torch.save(new_checkpoint(7, values), file)
     checkpoint = {**read_checkpoint(file), "world_size": 1}
     assert checkpoint["config"]["data"]["synthetic"]["max_background_match"] == 1.0
+    assert checkpoint["config"]["loss"]["temporal_gan_weight"] == 1.0
     # Today's segmentation config redraws objects: another data set, refused by name.
     with pytest.raises(ConfigError, match="data.synthetic.max_background_match"):
         check_resume(checkpoint, load_config("quickstart-segmentation"), 1)
