@@ -95,6 +95,8 @@ def generator_adversarial_loss(fake_logits: torch.Tensor, temporal_weight: float
         temporal_weight: with two channels, the temporal decision's weight, the spatial one's
             being 1: ``(BCE_spatial + w BCE_temporal) / 2`` (``loss.temporal_gan_weight``).
     """
+    # At weight 1 the plain mean over both entries, which is what the paper's loss computed before
+    # the weight existed (the same value, and the same bits as runs trained then).
     if fake_logits.shape[1] == 2 and temporal_weight != 1.0:
         return 0.5 * (_bce(fake_logits[:, :1], True) + temporal_weight * _bce(fake_logits[:, 1:], True))
     return _bce(fake_logits, True)

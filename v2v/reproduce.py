@@ -4,8 +4,8 @@ Trains every setting of Table 1 (image2image, video2video, video2video+local,
 video2video+local+global) on every task (segmentation, colorization, superres), within a task with
 the same config, data, steps and seeds; evaluates each run with :func:`v2v.evaluate.evaluate` on
 the same test videos, and writes the table. A trade-off study sweeps the weight of L_temporal
-(``loss.temporal_weight``; the temporal discriminator has no weight of its own: its decision is
-one of the two entries the adversarial loss averages) for the two settings that have it. Budgets are presets (:data:`BUDGETS`):
+(``loss.temporal_weight``; the temporal critic's own weight, ``loss.temporal_gan_weight``, is a
+task config's) for the two settings that have it. Budgets are presets (:data:`BUDGETS`):
 
 - ``smoke``: a minute or two; CI runs it end to end so that the command cannot rot;
 - ``cpu``: the grid on a small CPU machine (2 cores: two single-thread runs side by side);

@@ -222,12 +222,12 @@ def _lab_samples(texture: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(pixels[::stride])
 
 
-def background_match(texture: np.ndarray, background_lab: np.ndarray) -> float:
-    """The share of ``texture``'s pixels (float RGB in [0, 1], subsampled) whose CIELAB colour is
-    within :data:`BACKGROUND_MATCH_DELTA_E` of one of ``background_lab`` (``[N, 3]``, from
-    :func:`_lab_samples`): 0 for an object no pixel of which could pass for background, 1 for one
-    the background's colours cover entirely."""
-    colours = _lab_samples(texture)
+def background_match(texture: np.ndarray, background: np.ndarray) -> float:
+    """The share of ``texture``'s pixels whose CIELAB colour is within
+    :data:`BACKGROUND_MATCH_DELTA_E` of a colour of ``background`` (both float RGB ``[H, W, 3]``
+    in [0, 1], each subsampled to at most 1024 pixels): 0 for an object no pixel of which could
+    pass for background, 1 for one the background's colours cover entirely."""
+    colours, background_lab = _lab_samples(texture), _lab_samples(background)
     # |a - b|^2 = |a|^2 + |b|^2 - 2 a.b: one small matrix product instead of an [N, M, 3] array.
     squared = (colours**2).sum(1)[:, None] + (background_lab**2).sum(1)[None, :] - 2.0 * colours @ background_lab.T
     return float((squared.min(axis=1) < BACKGROUND_MATCH_DELTA_E**2).mean())
@@ -372,7 +372,6 @@ def synthetic_clip(
     textures = [background]
     alphas: list[np.ndarray] = []
     short = min(height, width)
-    background_lab = _lab_samples(background)
     others = [name for name in names if name != chosen[0]]
     matches: list[float] = []
     for index in range(1, len(chosen)):
@@ -380,13 +379,13 @@ def synthetic_clip(
         texture = _texture(rng, chosen[index], diameter, diameter, cfg.texture_sigma)
         # Redraw (photograph and crop) while the object could pass for its background; the first
         # draw consumes no extra random numbers, so a clip whose objects all pass stays as it was.
-        best = (background_match(texture, background_lab), chosen[index], texture)
+        best = (background_match(texture, background), chosen[index], texture)
         for _ in range(MAX_OBJECT_REDRAWS):
             if best[0] <= cfg.max_background_match:
                 break
             name = others[int(rng.integers(len(others)))]
             candidate = _texture(rng, name, diameter, diameter, cfg.texture_sigma)
-            match = background_match(candidate, background_lab)
+            match = background_match(candidate, background)
             if match < best[0]:
                 best = (match, name, candidate)
         match, chosen[index], texture = best

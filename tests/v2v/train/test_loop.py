@@ -125,6 +125,17 @@ def test_temporal_weight_matters_exactly_when_the_setting_has_the_temporal_loss(
     assert same == (not SETTINGS[setting].temporal_loss)
 
 
+@pytest.mark.parametrize("setting", ["video2video+local", "video2video+local+global"])
+def test_temporal_gan_weight_matters_exactly_when_the_setting_has_the_temporal_critic(tiny_config, setting):
+    losses = []
+    for weight in (0.0, 1.0):
+        config = tiny_config(f"setting={setting}", f"loss.temporal_gan_weight={weight}")
+        generator, discriminator, batch, optimizers = setup(config)
+        torch.manual_seed(1)
+        losses.append(run_step(config, generator, discriminator, batch, optimizers)[0]["g_adversarial"])
+    assert torch.equal(*losses) == (not SETTINGS[setting].temporal_discriminator)
+
+
 @pytest.mark.parametrize("residual", [False, True])
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_autocast_step_on_cpu(tiny_config, precision, residual):
