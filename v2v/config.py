@@ -328,14 +328,13 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             if type(None) in options:
                 return None
             raise ConfigError(f"{key}: null is not allowed (expected {_type_name(tp)})")
-        errors = []
         for option in options:
             if option is type(None):
                 continue
             try:
                 return _coerce(value, option, key)
-            except ConfigError as error:
-                errors.append(str(error))
+            except ConfigError:
+                pass  # the next option may take it; the error below names every option
         raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
     if origin is Literal:
         choices = typing.get_args(tp)
@@ -668,6 +667,8 @@ def validate_config(config: RunConfig) -> None:
     _require(config.task in TASKS, "task", f"must be one of {list(TASKS)}, got {config.task!r}")
     _require(config.setting in SETTINGS, "setting", f"must be one of {list(SETTINGS)}, got {config.setting!r}")
     _require(bool(config.name) and "/" not in config.name, "name", f"must be a non-empty name without '/', got {config.name!r}")
+    # numpy's SeedSequence, which seeds the data order, takes no negative entropy.
+    _require(config.seed >= 0, "seed", f"must be >= 0, got {config.seed}")
     model = config.model
     for key in ("gen_channels", "gen_max_channels", "gen_depth", "disc_channels", "disc_max_channels", "disc_depth"):
         value = getattr(model, key)

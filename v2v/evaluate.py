@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
 import multiprocessing
 import sys
@@ -40,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from v2v.data import DEFAULT_EVALUATION_SPLIT, T_PROTOCOLS, get_task
-from v2v.fileio import atomic_write_text
+from v2v.fileio import atomic_write_json, atomic_write_text
 from v2v.inference import DEFAULT_TOF_FLOW, ScoringOptions, make_tof_flow, mean_scores, score_video, translate_video
 
 __all__ = ["EvaluateConfig", "evaluate", "format_markdown", "main"]
@@ -112,15 +111,6 @@ class EvaluateConfig:
         return ScoringOptions(t_protocol=self.t_protocol, exact_ties=self.exact_ties, psnr_crop_border=self.psnr_crop_border)
 
 
-def _nan_to_none(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, dict):
-        return {key: _nan_to_none(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_nan_to_none(item) for item in value]
-    return value
-
 
 def _format(value: Any) -> str:
     if value is None:
@@ -167,12 +157,17 @@ def _dataset(config: EvaluateConfig, run_config) -> tuple[Any, dict[str, Any]]:
     from v2v.data import build_dataset
 
     data = run_config.data
+    frame_size = data.frame_size if config.frame_size is None else tuple(config.frame_size)
     if config.data == "synthetic":
-        data = dataclasses.replace(data, source="synthetic", root=None)
+        if frame_size is None:
+            # A run trained on DAVIS at its native size has no synthetic size to fall back on.
+            raise ValueError("--data synthetic: the run's data.frame_size is null (trained at native size); "
+                             "pass --frame-size H W")
+        data = dataclasses.replace(data, source="synthetic", root=None, frame_size=frame_size)
     elif config.data == "davis":
-        data = dataclasses.replace(data, source="davis", root=str(config.davis_root))
-    if config.frame_size is not None:
-        data = dataclasses.replace(data, frame_size=tuple(config.frame_size))
+        data = dataclasses.replace(data, source="davis", root=str(config.davis_root), frame_size=frame_size)
+    else:
+        data = dataclasses.replace(data, frame_size=frame_size)
     if data.source == "davis" and not Path(data.root).is_dir():
         raise FileNotFoundError(f"DAVIS folder {data.root} does not exist")
     split = DEFAULT_EVALUATION_SPLIT[data.source] if config.split is None else config.split
@@ -219,7 +214,7 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
             output = translate_video(generator, inputs, device)
             scores = score_video(task, output, target, inputs, flow_fwd, flow_bwd,
                                  options=config.scoring, tof_flow=tof_flow, executor=pool)
-            rows.append({"name": str(item.get("sequence", item.get("name", index))), "frames": int(frames), **scores})
+            rows.append({"name": str(item["sequence"]), "frames": int(frames), **scores})
 
     mean: dict[str, Any] = {"frames": float(np.mean([row["frames"] for row in rows])), **mean_scores(rows, task.metrics)}
     report = {
@@ -236,7 +231,7 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
         "per_sequence": rows,
         "mean": mean,
     }
-    atomic_write_text(output_dir / "eval.json", json.dumps(_nan_to_none(report), indent=2, allow_nan=False) + "\n")
+    atomic_write_json(output_dir / "eval.json", report)
     atomic_write_text(output_dir / "eval.md", format_markdown(report))
     report["output_dir"] = str(output_dir)
     return report
@@ -273,8 +268,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="T over consecutive predicted masks (default) or the DAVIS protocol (first pair against "
                         "the ground truth of frame 0, last frame unused)")
     parser.add_argument("--exact-ties", action="store_true", help="break T's alignment ties exactly as the official code (slow)")
-    parser.add_argument("--tof-flow", default=DEFAULT_TOF_FLOW,
-                        help=f"flow provider of tOF (dis, tvl1, raft; default {DEFAULT_TOF_FLOW}) or 'none' to skip tOF")
+    parser.add_argument("--tof-flow", default=DEFAULT_TOF_FLOW, choices=("dis", "tvl1", "raft", "none"),
+                        help=f"flow provider of tOF (default {DEFAULT_TOF_FLOW}), or 'none' to skip tOF")
     parser.add_argument("--tof-raft-weights", default=None, metavar="FILE",
                         help="local RAFT state-dict file for --tof-flow raft (nothing is downloaded)")
     parser.add_argument("--psnr-crop-border", type=int, default=0, help="pixels cropped from each side before PSNR (superres)")

@@ -8,6 +8,8 @@ mid-write leaves at most a hidden ``.<name>.<random>.tmp`` entry beside the dest
 of folders skip hidden names; checkpoint pruning removes stale ones).
 
 - :func:`atomic_write_text`, :func:`atomic_write_bytes`: write a whole file in one call.
+- :func:`atomic_write_json`: the same for a JSON document, strict JSON: a float that is not finite
+  (a NaN metric, an infinite PSNR) is written as ``null`` (:func:`json_safe`).
 - :func:`atomic_path`: a context manager yielding the temporary path, for writers that want a file
   name (``torch.save``, safetensors); renamed into place when the block ends without error.
 - :class:`AtomicTarget`: the same as an object with :meth:`~AtomicTarget.commit` and
@@ -16,14 +18,17 @@ of folders skip hidden names; checkpoint pruning removes stale ones).
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-__all__ = ["AtomicTarget", "atomic_path", "atomic_write_bytes", "atomic_write_text"]
+__all__ = ["AtomicTarget", "atomic_path", "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "json_safe"]
 
 
 def _fsync_file(path: Path) -> None:
@@ -146,3 +151,20 @@ def atomic_write_text(path: str | os.PathLike, text: str, *, encoding: str = "ut
     """Replace ``path`` with ``text`` encoded as ``encoding``, atomically (see the module docstring)."""
     with atomic_path(path) as temporary:
         temporary.write_text(text, encoding=encoding)
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every float that is not finite replaced by None, through dicts, lists and
+    tuples (tuples become lists): what strict JSON can hold, as :func:`atomic_write_json` writes it."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return value
+
+
+def atomic_write_json(path: str | os.PathLike, value: Any) -> None:
+    """Replace ``path`` with ``value`` as indented, strict JSON (:func:`json_safe`), atomically."""
+    atomic_write_text(path, json.dumps(json_safe(value), indent=2, allow_nan=False) + "\n")

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from v2v.data import TASKS
+from v2v.fileio import atomic_write_json, json_safe
 
 if TYPE_CHECKING:
     from v2v.config import RunConfig
@@ -58,15 +59,12 @@ TEMPORAL_SETTINGS = ("video2video+local", "video2video+local+global")
 ACCURACY = {"segmentation": ("J", True), "colorization": ("psnr", True), "superres": ("psnr", True)}
 """Per task: the accuracy metric of the table and whether higher is better."""
 
+
 def target_is_input_space(task: str) -> bool:
     """Whether ``task``'s accuracy is PSNR against a target in its input's space (colorization,
     super-resolution): then the input itself is a baseline, and on real footage the clip is the
     target. Segmentation (J against masks) has neither."""
     return ACCURACY[task][0] == "psnr"
-
-
-STABILITY = ("warping_error", "tOF")
-"""Consistency metrics reported in every cell (lower is better); segmentation adds ``T``."""
 
 
 @dataclass(frozen=True)
@@ -216,16 +214,6 @@ def cell_overrides(budget: Budget, cell: Cell, data: tuple[str, str] | None) -> 
     return overrides + ["train.progress=false", "train.val_videos=0", "train.run_name=run"]
 
 
-def _write_json(path: Path, value: Any) -> None:
-    from v2v.fileio import atomic_write_text
-
-    atomic_write_text(path, json.dumps(value, indent=2, allow_nan=False) + "\n")
-
-
-def _finite_or_none(metrics: dict[str, Any]) -> dict[str, Any]:
-    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in metrics.items()}
-
-
 CELL_LABEL_KEYS = frozenset({"name"})
 """Keys that label a run without changing what it computes (besides :data:`~v2v.config.RESUMABLE_KEYS`)."""
 
@@ -312,9 +300,9 @@ def run_cell(budget: Budget, cell: Cell, cell_dir: str, data: tuple[str, str] | 
         "train_seconds": round(trained - started, 1),
         "eval_seconds": round(time.perf_counter() - trained, 1),
         "commit": _commit(),
-        "metrics": _finite_or_none(dict(report["mean"])),
+        "metrics": json_safe(dict(report["mean"])),
     }
-    _write_json(result_file, entry)
+    atomic_write_json(result_file, entry)
     return entry
 
 
@@ -524,10 +512,10 @@ def score_real_footage(report: dict[str, Any], output: Path, clips: list[Path], 
             result = {
                 "task": cell.task, "setting": cell.setting, "seed": cell.seed, "clip": str(clip),
                 "frames": scored["videos"][0]["frames"],
-                "metrics": _finite_or_none({**accuracy, **{k: scored["videos"][0][k] for k in keys}}),
-                "reference": _finite_or_none({k: scored["videos"][1][k] for k in ("warping_error", "flicker")}),
+                "metrics": json_safe({**accuracy, **{k: scored["videos"][0][k] for k in keys}}),
+                "reference": json_safe({k: scored["videos"][1][k] for k in ("warping_error", "flicker")}),
             }
-            _write_json(result_file, result)
+            atomic_write_json(result_file, result)
             entries.append(result)
     return entries
 
@@ -671,7 +659,7 @@ def reproduce(budget: Budget, output: Path, *, jobs: int, data: tuple[str, str] 
     if real_clips:
         report["real_footage"] = score_real_footage(report, output, real_clips, progress=progress)
         report["real_footage_input_psnr"] = real_input_baselines(real_clips, budget.tasks)
-    _write_json(output / f"table1-{budget.name}.json", report)
+    atomic_write_json(output / f"table1-{budget.name}.json", report)
     from v2v.fileio import atomic_write_text
 
     atomic_write_text(output / f"table1-{budget.name}.md", format_table(report))

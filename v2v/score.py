@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import math
 import sys
 from collections.abc import Iterator, Sequence
@@ -419,15 +418,6 @@ _SUMMARY_KEYS = ("warping_error", "warping_error_l1", "tOF", "flicker", "J", "J_
                  "F", "F_recall", "F_decay", "T")
 
 
-def _nan_to_none(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _nan_to_none(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_nan_to_none(item) for item in value]
-    return value
-
 
 def _number(value: Any) -> str:
     if value is None or isinstance(value, float) and math.isnan(value):
@@ -627,10 +617,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # Everything is computed before anything is written, so a failure above leaves no file behind.
     try:
-        from v2v.fileio import atomic_write_bytes, atomic_write_text
+        from v2v.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text
 
         if args.json is not None:
-            atomic_write_text(args.json, json.dumps(_nan_to_none(report), indent=2) + "\n")
+            atomic_write_json(args.json, report)
         if args.csv is not None:
             atomic_write_text(args.csv, format_csv(report))
         if args.plot is not None:

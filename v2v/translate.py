@@ -142,10 +142,10 @@ def translate(config: TranslateConfig) -> TranslateResult:
     if is_video_file and config.fps is not None:
         raise ValueError("--fps applies to frame-folder inputs; a video file keeps its own frame rate")
     audio_from = None
-    if is_video_file and destination.suffix.lower() in VIDEO_EXTENSIONS and getattr(reader, "audio_stream_info", None):
+    if is_video_file and destination.suffix.lower() in VIDEO_EXTENSIONS and reader.audio_stream_info:
         audio_from = source
     detector = SceneCutDetector(config.scene_cut_threshold) if config.scene_cut_threshold is not None else None
-    total = reader.num_frames if hasattr(reader, "num_frames") else None
+    total = reader.num_frames
     if total is not None and config.max_frames is not None:
         total = min(total, config.max_frames)
     autocast = torch.bfloat16 if config.precision == "bf16" else None

@@ -96,6 +96,7 @@ def test_overrides_with_dotted_keys_and_types():
         ("loss.spatial_weight=-1", "loss.spatial_weight"),
         ("loss.temporal_gan_weight=-0.5", "loss.temporal_gan_weight"),
         ("train.run_name=a/b", "train.run_name"),
+        ("seed=-1", "seed: must be >= 0, got -1"),
         ("data.no_such_key=1", "unknown config key 'data.no_such_key'"),
     ],
 )

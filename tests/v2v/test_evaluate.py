@@ -99,10 +99,25 @@ def test_bad_arguments_are_clear_errors(tmp_path, capsys):
     assert "w.pt" in error or "torchvision" in error  # the file, or (without the raft extra) the missing torchvision
     assert main(["--checkpoint", str(tmp_path / "missing"), "--tof-raft-weights", str(tmp_path / "w.pt")]) == 2
     assert "not 'raft'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--checkpoint", str(tmp_path / "missing"), "--tof-flow", "farneback"])
+    assert "--tof-flow: invalid choice: 'farneback'" in capsys.readouterr().err
     with pytest.raises(ValueError, match="t_protocol"):
         EvaluateConfig("x", t_protocol="other")
     with pytest.raises(ValueError, match="workers must be >= 0"):
         EvaluateConfig("x", workers=-1)
+
+
+def test_synthetic_data_for_a_run_trained_at_native_size_asks_for_a_frame_size():
+    from v2v.config import load_config
+    from v2v.evaluate import _dataset
+
+    davis_run = load_config("paper", ["data.root=/nowhere"])  # DAVIS at native size: data.frame_size null
+    assert davis_run.data.frame_size is None
+    with pytest.raises(ValueError, match="--data synthetic: the run's data.frame_size is null.*--frame-size H W"):
+        _dataset(EvaluateConfig("x", data="synthetic"), davis_run)
+    dataset, described = _dataset(EvaluateConfig("x", data="synthetic", frame_size=(32, 32)), davis_run)
+    assert described["frame_size"] == (32, 32) and len(dataset) > 0
 
 
 def test_t_from_a_worker_pool_is_identical(tmp_path, segmentation_run, monkeypatch):

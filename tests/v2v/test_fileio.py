@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from v2v.fileio import AtomicTarget, atomic_path, atomic_write_bytes, atomic_write_text
@@ -90,3 +92,19 @@ def test_target_commits_once_and_discard_is_idempotent(tmp_path):
 def test_missing_folder_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         atomic_write_text(tmp_path / "missing" / "a.txt", "x")
+
+
+def test_json_is_written_strict_with_non_finite_floats_as_null(tmp_path):
+    from v2v.fileio import atomic_write_json, json_safe
+
+    value = {"J": float("nan"), "psnr": float("inf"), "rows": [(1.5, -float("inf"))], "name": "a", "n": 3}
+    assert json_safe(value) == {"J": None, "psnr": None, "rows": [[1.5, None]], "name": "a", "n": 3}
+    path = tmp_path / "eval.json"
+    path.write_text("old")
+    atomic_write_json(path, value)
+
+    def refuse(constant):
+        raise AssertionError(f"{constant} is not JSON")
+
+    assert json.loads(path.read_text(), parse_constant=refuse) == json_safe(value)
+    assert value["J"] != value["J"]  # the caller's value is left as it was

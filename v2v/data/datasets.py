@@ -19,6 +19,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import warnings
 from pathlib import Path
 
 import cv2
@@ -171,8 +172,8 @@ class SyntheticVideoDataset(Dataset):
             try:
                 tensors, _ = load_tensors_checked(path, shapes)
                 return tensors
-            except CorruptEntryError:
-                pass  # regenerated and rewritten below
+            except CorruptEntryError as error:  # regenerated and rewritten below, as the flow cache does
+                warnings.warn(f"materialised clips: regenerating a damaged clip: {error}", RuntimeWarning, stacklevel=2)
         clip = synthetic_clip(seed, self.size, self.num_frames, config=self.synthetic)
         stored = {k: v for k, v in clip.items() if isinstance(v, torch.Tensor)}
         save_tensors_atomic(path, stored, {"seed": str(seed), "layers": ",".join(clip["layers"])})

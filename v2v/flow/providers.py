@@ -435,7 +435,7 @@ class RAFTFlowProvider(FlowProvider):
                 state = state["state_dict"]
             network.load_state_dict(state)
         except Exception as error:
-            raise RuntimeError(
+            raise ValueError(
                 f"{self.weights}: not a usable RAFT-{self.model} state dict ({type(error).__name__}: {error})"
             ) from error
         self._network = network.eval().to(self.device)

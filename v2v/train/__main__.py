@@ -157,14 +157,14 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, RuntimeError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    from v2v.train.loop import ResumeError, train
+
     try:
         if args.dry_run:
             _dry_run(config)
             return 0
-        from v2v.train.loop import train
-
         result = train(config, resume=resume)
-    except (ConfigError, FileExistsError, DatasetNotFoundError) as error:
+    except (ConfigError, ResumeError, FileExistsError, DatasetNotFoundError) as error:
         # An incompatible resume, a taken run directory, a missing data set: one line, no traceback.
         print(f"error: {error}", file=sys.stderr)
         return 2

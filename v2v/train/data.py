@@ -111,7 +111,10 @@ def collate_clips(items: list[dict[str, Any]]) -> dict[str, Any]:
             raise KeyError(f"data set items must have the keys {CLIP_KEYS} and 'name'; one lacks {key!r}") from None
         except RuntimeError as error:
             raise RuntimeError(f"clips of one batch differ in {key!r} shape: {error}") from error
-    batch["name"] = [str(item.get("name", "?")) for item in items]
+    try:
+        batch["name"] = [str(item["name"]) for item in items]
+    except KeyError:
+        raise KeyError(f"data set items must have the keys {CLIP_KEYS} and 'name'; one lacks 'name'") from None
     for key in ("flow_fwd", "flow_bwd"):
         finite = torch.isfinite(batch[key]).flatten(1).all(dim=1)
         if not bool(finite.all()):

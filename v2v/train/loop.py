@@ -53,6 +53,7 @@ __all__ = [
     "check_resume",
     "latest_run",
     "StopSignals",
+    "ResumeError",
 ]
 
 STRIP_FRAMES = 8
@@ -60,6 +61,11 @@ STRIP_FRAMES = 8
 
 LOSS_TAGS = ["loss/spatial", "loss/temporal", "loss/d", "loss/g_adversarial"]
 """The curves of ``loss.png`` (followed by the best metric's validation curve)."""
+
+
+class ResumeError(ValueError):
+    """A run cannot continue from its checkpoint: missing or unreadable, written by another number
+    of processes or for other networks, or holding the random state of devices this process lacks."""
 
 
 @dataclass
@@ -249,7 +255,7 @@ def check_resume(checkpoint: dict[str, Any], config: RunConfig, world_size: int)
     Raises:
         ConfigError: a config key other than :data:`~v2v.config.RESUMABLE_KEYS` differs from the
             checkpoint's (named), or ``train.steps`` is below the checkpoint's step.
-        ValueError: a different number of processes than the checkpointed run.
+        ResumeError: a different number of processes than the checkpointed run.
     """
     changed = [key for key in diff_configs(checkpoint["config"], config) if key not in RESUMABLE_KEYS]
     if changed:
@@ -263,7 +269,7 @@ def check_resume(checkpoint: dict[str, Any], config: RunConfig, world_size: int)
             "pass train.steps=<larger> to continue"
         )
     if checkpoint["world_size"] != world_size:
-        raise ValueError(
+        raise ResumeError(
             f"--resume: the checkpoint was written by {checkpoint['world_size']} process(es), this run has "
             f"{world_size}; the data order and per-rank random streams would not continue exactly"
         )
@@ -413,8 +419,11 @@ def _train(config: RunConfig, env: Distributed, resume: str | Path | None) -> Tr
 
     checkpoint = None
     if resume is not None:
-        checkpoint_file = find_checkpoint(resume)
-        checkpoint = read_checkpoint(checkpoint_file)
+        try:
+            checkpoint_file = find_checkpoint(resume)
+            checkpoint = read_checkpoint(checkpoint_file)
+        except (FileNotFoundError, ValueError) as error:
+            raise ResumeError(f"--resume: {error}") from error
         run_dir = checkpoint_file.parent.parent
         # The run may have moved since; its location is not part of the computation.
         config = dataclasses.replace(
@@ -447,11 +456,14 @@ def _train(config: RunConfig, env: Distributed, resume: str | Path | None) -> Tr
             generator.load_state_dict(checkpoint["generator"])
             discriminator.load_state_dict(checkpoint["discriminator"])
         except RuntimeError as error:
-            raise ValueError(f"--resume: the checkpoint's networks do not match this config: {error}") from error
+            raise ResumeError(f"--resume: the checkpoint's networks do not match this config: {error}") from error
         optimizer_generator.load_state_dict(checkpoint["optimizer_generator"])
         optimizer_discriminator.load_state_dict(checkpoint["optimizer_discriminator"])
         scaler.load_state_dict(checkpoint["scaler"])
-        restore_rng_state(checkpoint["rng"][env.rank])
+        try:
+            restore_rng_state(checkpoint["rng"][env.rank])
+        except RuntimeError as error:
+            raise ResumeError(f"--resume: {error}") from error
         start_step = checkpoint["step"]
     else:
         seed_everything(config.seed * 1_000_003 + 7919 * (env.rank + 1))

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 import v2vcore
 from v2v.data import to_unit_range
-from v2v.fileio import atomic_write_bytes, atomic_write_text
+from v2v.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text
 from v2vcore.flow import flow_to_color
 
 __all__ = [
@@ -186,10 +186,11 @@ def plot_scalars(jsonl: str | os.PathLike, png: str | os.PathLike, tags: list[st
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:
-    """Write ``data`` as indented JSON, atomically (:func:`v2v.fileio.atomic_write_text`)."""
+    """Write ``data`` as indented, strict JSON (NaN as null), atomically, creating its folder
+    (:func:`v2v.fileio.atomic_write_json`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(data, indent=2, allow_nan=True) + "\n")
+    atomic_write_json(path, data)
 
 
 def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float = 10.0) -> None:

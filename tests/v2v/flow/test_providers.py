@@ -228,11 +228,28 @@ def test_raft_bad_weights_name_the_file(fake_torchvision, tmp_path):
     weights = tmp_path / "broken.pth"
     weights.write_bytes(b"not a checkpoint")
     provider = make_flow_provider("raft", weights=str(weights))
-    with pytest.raises(RuntimeError, match="broken.pth: not a usable RAFT-large state dict"):
+    with pytest.raises(ValueError, match="broken.pth: not a usable RAFT-large state dict"):
         provider.compute(torch.rand(2, 3, 16, 16))
     torch.save({"other": torch.zeros(1)}, weights)
-    with pytest.raises(RuntimeError, match="broken.pth"):
+    with pytest.raises(ValueError, match="broken.pth"):
         make_flow_provider("raft", weights=str(weights)).compute(torch.rand(2, 3, 16, 16))
+
+
+def test_raft_bad_weights_on_the_command_line_are_one_line_exit_2(fake_torchvision, tmp_path, capsys):
+    import cv2
+
+    from v2v.score import main as score_main
+
+    video = tmp_path / "video"
+    video.mkdir()
+    for index in range(3):
+        cv2.imwrite(str(video / f"{index:05d}.png"), np.full((16, 16, 3), 40 * index, np.uint8))
+    weights = tmp_path / "broken.pth"
+    weights.write_bytes(b"not a checkpoint")
+    capsys.readouterr()
+    assert score_main([str(video), "--reference", str(video), "--flow", "raft", "--raft-weights", str(weights),
+                       "--no-flow-cache", "--quiet"]) == 2
+    assert "broken.pth: not a usable RAFT-large state dict" in capsys.readouterr().err
     with pytest.raises(ValueError, match="raft model"):
         make_flow_provider("raft", weights=str(weights), model="huge")
 

@@ -66,7 +66,7 @@ def test_raft_small_flows_are_cached_by_content_and_settings(weights, tmp_path):
 
 def test_raft_weights_of_the_other_model_name_the_file(weights):
     provider = make_flow_provider("raft", weights=str(weights), model="large", iterations=1)
-    with pytest.raises(RuntimeError, match=r"raft_small_random.pth: not a usable RAFT-large state dict"):
+    with pytest.raises(ValueError, match=r"raft_small_random.pth: not a usable RAFT-large state dict"):
         provider.compute(torch.rand(2, 3, 16, 16))
 
 

@@ -14,7 +14,7 @@ import torch
 from v2v.config import ConfigError
 from v2v.models import list_checkpoints, read_checkpoint
 from v2v.train.__main__ import main
-from v2v.train.loop import train
+from v2v.train.loop import ResumeError, train
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -85,6 +85,26 @@ def test_incompatible_resumes_are_refused(tiny_config, capsys):
     # Changing only what does not touch the computation is allowed: here, more steps.
     assert main(["--resume", str(run_dir), "train.steps=3", "train.log_every=5"]) == 0
     assert read_checkpoint(run_dir)["step"] == 3
+
+
+def test_a_checkpoint_that_cannot_be_continued_is_one_line_and_exit_2(tiny_config, tiny_overrides, capsys):
+    """Failures found only once training starts (the newest checkpoint unreadable under --resume
+    auto, another process count) end like a bad argument, naming the problem, not in a traceback."""
+    run_dir = train(tiny_config("train.steps=2", "train.val_videos=0", "train.run_name=quickstart-20260101-000000")).run_dir
+    (_, newest), = list_checkpoints(run_dir)[-1:]
+    state = torch.load(newest, weights_only=True)
+    torch.save({**state, "world_size": 2}, newest)
+    capsys.readouterr()
+    assert main(["--resume", str(run_dir), "train.steps=3"]) == 2
+    assert "written by 2 process(es), this run has 1" in capsys.readouterr().err
+    with pytest.raises(ResumeError):
+        train(tiny_config("train.steps=3", "train.run_name=quickstart-20260101-000000"), resume=run_dir)
+
+    newest.write_bytes(b"not a checkpoint")
+    assert main(["--resume", "auto", *tiny_overrides, "train.val_videos=0", "train.steps=3"]) == 2
+    err = capsys.readouterr().err
+    assert f"--resume: {newest} is not a readable v2v checkpoint" in err and "Traceback" not in err
+    assert newest.read_bytes() == b"not a checkpoint"  # nothing the user wrote is touched
 
 
 def test_sigterm_finishes_the_step_checkpoints_and_resume_auto_continues_exactly(tiny_overrides, tmp_path, tiny_config):
