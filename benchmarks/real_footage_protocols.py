@@ -19,7 +19,9 @@ image2image and in how many clip-seed pairs the default setting is lower.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +41,6 @@ BASELINE, DEFAULT = "image2image", "video2video+local+global"
 
 
 def _grid_report(grid: Path) -> dict[str, Any]:
-    import json
-
     reports = sorted(grid.glob("table1-*.json"))
     if len(reports) != 1:
         raise FileNotFoundError(f"GRID {grid} must hold exactly one table1-<budget>.json (found {len(reports)})")
@@ -121,6 +121,4 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    import sys
-
     main(sys.argv[1:])

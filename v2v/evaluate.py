@@ -111,7 +111,6 @@ class EvaluateConfig:
         return ScoringOptions(t_protocol=self.t_protocol, exact_ties=self.exact_ties, psnr_crop_border=self.psnr_crop_border)
 
 
-
 def _format(value: Any) -> str:
     if value is None:
         return "n/a"
@@ -158,16 +157,13 @@ def _dataset(config: EvaluateConfig, run_config) -> tuple[Any, dict[str, Any]]:
 
     data = run_config.data
     frame_size = data.frame_size if config.frame_size is None else tuple(config.frame_size)
-    if config.data == "synthetic":
-        if frame_size is None:
-            # A run trained on DAVIS at its native size has no synthetic size to fall back on.
-            raise ValueError("--data synthetic: the run's data.frame_size is null (trained at native size); "
-                             "pass --frame-size H W")
-        data = dataclasses.replace(data, source="synthetic", root=None, frame_size=frame_size)
-    elif config.data == "davis":
-        data = dataclasses.replace(data, source="davis", root=str(config.davis_root), frame_size=frame_size)
-    else:
-        data = dataclasses.replace(data, frame_size=frame_size)
+    if config.data == "synthetic" and frame_size is None:
+        # A run trained on DAVIS at its native size has no synthetic size to fall back on.
+        raise ValueError("--data synthetic: the run's data.frame_size is null (trained at native size); "
+                         "pass --frame-size H W")
+    source, root = {"run": (data.source, data.root), "synthetic": ("synthetic", None),
+                    "davis": ("davis", str(config.davis_root))}[config.data]
+    data = dataclasses.replace(data, source=source, root=root, frame_size=frame_size)
     if data.source == "davis" and not Path(data.root).is_dir():
         raise FileNotFoundError(f"DAVIS folder {data.root} does not exist")
     split = DEFAULT_EVALUATION_SPLIT[data.source] if config.split is None else config.split

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from v2v.data import TASKS
-from v2v.fileio import atomic_write_json, json_safe
+from v2v.fileio import atomic_write_json, atomic_write_text, json_safe
 
 if TYPE_CHECKING:
     from v2v.config import RunConfig
@@ -663,8 +663,6 @@ def reproduce(budget: Budget, output: Path, *, jobs: int, data: tuple[str, str] 
         report["real_footage"] = score_real_footage(report, output, real_clips, progress=progress)
         report["real_footage_input_psnr"] = real_input_baselines(real_clips, budget.tasks)
     atomic_write_json(output / f"table1-{budget.name}.json", report)
-    from v2v.fileio import atomic_write_text
-
     atomic_write_text(output / f"table1-{budget.name}.md", format_table(report))
     return report
 

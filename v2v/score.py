@@ -418,7 +418,6 @@ _SUMMARY_KEYS = ("warping_error", "warping_error_l1", "tOF", "flicker", "J", "J_
                  "F", "F_recall", "F_decay", "T")
 
 
-
 def _number(value: Any) -> str:
     if value is None or isinstance(value, float) and math.isnan(value):
         return "n/a"
