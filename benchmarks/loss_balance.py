@@ -24,6 +24,12 @@ import sys
 import torch
 import torch.nn.functional as F
 
+from v2v.config import run_config
+from v2v.data import build_dataset
+from v2v.losses import residual_errors, spatial_loss, temporal_loss
+from v2v.models import build_discriminator, build_generator, find_checkpoint, read_checkpoint
+from v2v.train.data import collate_clips
+
 
 def _grad_norm(loss: torch.Tensor, parameters: list[torch.nn.Parameter]) -> float:
     grads = torch.autograd.grad(loss, parameters, retain_graph=True, allow_unused=True)
@@ -32,14 +38,8 @@ def _grad_norm(loss: torch.Tensor, parameters: list[torch.nn.Parameter]) -> floa
 
 def measure(run: str, clips: int) -> dict:
     """The terms, their gradient norms and the discriminator's decisions, averaged over ``clips``."""
-    from v2v.config import RunConfig, config_from_dict, resolve_config
-    from v2v.data import build_dataset
-    from v2v.losses import residual_errors, spatial_loss, temporal_loss
-    from v2v.models import build_discriminator, build_generator, find_checkpoint, read_checkpoint
-    from v2v.train.data import collate_clips
-
     checkpoint = read_checkpoint(find_checkpoint(run))
-    config = resolve_config(config_from_dict(RunConfig, checkpoint["config"]))
+    config = run_config(checkpoint["config"])
     generator, discriminator = build_generator(config.model, config.task, config.setting_switches), build_discriminator(config.model, config.task, config.setting_switches)
     generator.load_state_dict(checkpoint["generator"])
     discriminator.load_state_dict(checkpoint["discriminator"])

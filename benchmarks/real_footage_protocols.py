@@ -27,8 +27,9 @@ from typing import Any
 
 from v2v.fileio import atomic_write_json
 from v2v.flow import FlowConfig
-from v2v.reproduce import Cell, current_commit, machine_description
-from v2v.score import score_videos
+from v2v.grid import Cell
+from v2v.provenance import current_commit, machine_description
+from v2v.scoring import score_videos
 
 SCORINGS: dict[str, tuple[str, str]] = {
     "v2v-dis": ("v2v", "dis"),  # what the grid's table reports (a check that the translations are its own)
@@ -56,7 +57,7 @@ def score_grid(grid: Path, flow_cache: Path | None = None) -> dict[str, Any]:
     runs: dict[tuple[str, str], list[tuple[str, int, Path]]] = {}
     for entry in report["real_footage"]:
         clip = Path(entry["clip"])
-        translated = grid / "cells" / Cell(entry["task"], entry["setting"], entry["seed"]).name / "real" / clip.stem
+        translated = Cell(entry["task"], entry["setting"], entry["seed"]).folder(grid).real_translation(clip)
         if not translated.is_dir():
             raise FileNotFoundError(f"{translated} is missing: the grid's translation of {clip}")
         runs.setdefault((entry["task"], str(clip)), []).append((entry["setting"], entry["seed"], translated))

@@ -26,9 +26,10 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from v2v.config import load_config
-from v2v.data import task_channels
 from v2v.models import build_discriminator, build_generator
-from v2v.train.loop import autocast_dtype, train_step
+from v2v.runtime import resolve_precision
+from v2v.tasks import get_task
+from v2v.train.loop import train_step
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from inputs import affine_flows  # noqa: E402
@@ -60,7 +61,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def make_batch(config, batch: int, frames: int, size: int, device: torch.device) -> dict[str, torch.Tensor]:
-    in_channels, out_channels = task_channels(config.task)
+    in_channels, out_channels = get_task(config.task).channels
     generator = torch.Generator().manual_seed(0)
     flows = [affine_flows(frames - 1, size, size, seed=b) for b in range(batch)]
     return {
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> dict:
         torch.optim.Adam(net.parameters(), lr=lr, betas=(optim.beta1, optim.beta2))
         for net, lr in ((generator, optim.lr_generator), (discriminator, optim.lr_discriminator))
     ]
-    autocast = autocast_dtype(config.train.precision, device)
+    autocast = resolve_precision(config.train.precision, device)
     scaler = torch.amp.GradScaler(device.type, enabled=autocast == torch.float16)
     batch = make_batch(config, args.batch, args.frames, args.size, device)
 

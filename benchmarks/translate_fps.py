@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from v2v.config import config_to_dict, load_config
+from v2v.config import load_config
+from v2v.config_engine import to_dict
 from v2v.data import VideoWriter
 from v2v.models import build_generator
 from v2v.models.checkpoint import new_checkpoint, save_checkpoint
@@ -45,14 +46,14 @@ def main(argv: list[str] | None = None) -> dict:
         config = load_config("paper", [f"model.preset={args.preset}", "data.source=synthetic",
                                        f"data.frame_size=[{height},{width}]"])
         generator = build_generator(config.model, config.task, config.setting_switches)
-        save_checkpoint(tmp / "run", new_checkpoint(0, config_to_dict(config), generator=generator.state_dict()))
+        save_checkpoint(tmp / "run", new_checkpoint(0, to_dict(config), generator=generator.state_dict()))
         rng = np.random.default_rng(0)
         base = rng.integers(0, 256, (height + 64, width + 64, 3), dtype=np.uint8)
         with VideoWriter(tmp / "input.mp4", fps=25) as writer:
             for t in range(args.frames):  # a panning texture
                 writer.write(base[t % 64 : t % 64 + height, t % 64 : t % 64 + width])
         run = TranslateConfig(str(tmp / "run"), str(tmp / "input.mp4"), str(tmp / "output.mp4"), device=args.device,
-                              precision=args.precision, progress=False, scene_cut_threshold=None)
+                              precision=args.precision, progress=False, scene_cuts=False)
         translate(TranslateConfig(**{**vars(run), "output": str(tmp / "warmup.mp4"), "max_frames": 4}))
         start = time.perf_counter()
         result = translate(run)

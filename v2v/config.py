@@ -1,16 +1,19 @@
-"""The run configuration: typed dataclasses with one home for every default.
+"""The run configuration: the experiment's vocabulary (Table 1's settings, network presets), the typed
+sections of a run with one home for every default, named configs, and the migration of configs
+written by older code.
 
 A run is configured by, in order:
 
 1. the defaults of the dataclasses below (the paper's objective and optimiser, the ``paper``
    network preset) and of :class:`v2v.data.DataConfig` (every data default);
-2. a YAML file (``--config NAME_OR_PATH``; ``quickstart`` when none is given), which may name a
-   ``base:`` file it extends;
+2. a YAML file (``--config NAME_OR_PATH``; :data:`DEFAULT_CONFIG` when none is given), which may
+   name a ``base:`` file it extends;
 3. ``key=value`` overrides with dotted keys, e.g. ``train.steps=200 model.preset=small``.
 
-Unknown keys are errors naming the key, and values are type-checked against the annotations.
-:func:`load_config` returns a :class:`RunConfig` whose model architecture is resolved from its
-preset, so the ``config.yaml`` written beside each run states every number the run used.
+Unknown keys are errors naming the key, and values are type-checked against the annotations
+(:mod:`v2v.config_engine`). :func:`load_config` returns a :class:`RunConfig` whose model architecture
+is resolved from its preset, so the ``config.yaml`` written beside each run states every number the
+run used.
 
 Named configs (``quickstart``, ``paper``, ...) ship inside the package (``v2v/configs/*.yaml``;
 ``configs/`` at the repository root links there), so they are found after a non-editable install.
@@ -18,27 +21,35 @@ Named configs (``quickstart``, ``paper``, ...) ship inside the package (``v2v/co
 
 from __future__ import annotations
 
-import ast
 import dataclasses
-import difflib
-import inspect
 import os
-import textwrap
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
-from v2v.data import METRIC_GOALS, TASKS, DataConfig, get_task
+from v2v.config_engine import (
+    Checked,
+    ConfigError,
+    ConfigKey,
+    apply_overrides,
+    build,
+    read_yaml,
+    reference,
+    require,
+    suggestion,
+    to_dict,
+)
+from v2v.data.config import DataConfig
 from v2v.fileio import atomic_write_text
+from v2v.tasks import METRIC_GOALS, TASK_REGISTRY, get_task
 
 __all__ = [
-    "ConfigError",
     "Setting",
     "SETTINGS",
+    "SETTING_ORDER",
+    "TEMPORAL_SETTINGS",
     "ArchitecturePreset",
     "PRESETS",
     "ModelConfig",
@@ -46,30 +57,25 @@ __all__ = [
     "OptimConfig",
     "TrainConfig",
     "RunConfig",
+    "DEFAULT_CONFIG",
     "CONFIG_DIR",
+    "RESUMABLE_KEYS",
     "find_config",
     "available_configs",
     "load_config",
-    "config_from_dict",
-    "config_to_dict",
-    "apply_overrides",
+    "run_config",
+    "resolve_config",
     "validate_config",
     "save_config",
-    "RESUMABLE_KEYS",
-    "diff_configs",
-    "BEST_METRICS",
-    "DEFAULT_BEST_METRIC",
-    "ConfigKey",
-    "config_reference",
-    "all_keys",
+    "with_stated_defaults",
+    "run_keys",
 ]
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 """Where the named YAML configs ship (package data)."""
 
-
-class ConfigError(ValueError):
-    """A configuration value or key is invalid; the message names the dotted key."""
+DEFAULT_CONFIG = "quickstart"
+"""The config a command uses when none is named (what ``python -m v2v.train`` trains)."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -96,17 +102,13 @@ SETTINGS: dict[str, Setting] = {
     "video2video+local": Setting(True, True, False, False),
     "video2video+local+global": Setting(True, True, True, False),
 }
+"""Table 1's rows, in the paper's order."""
 
+SETTING_ORDER = tuple(SETTINGS)
+"""The settings' names in Table 1's order."""
 
-BEST_METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
-    metric: (goal, tuple(name for name in TASKS if metric in get_task(name).metrics))
-    for metric, goal in METRIC_GOALS.items()
-}
-"""Validation metrics that ``train.best_metric`` may name: whether higher (``max``) or lower
-(``min``) is better, and the tasks whose validation reports them (from the task registry)."""
-
-DEFAULT_BEST_METRIC = {name: get_task(name).best_metric for name in TASKS}
-"""What ``train.best_metric: auto`` stands for, per task (:attr:`v2v.data.Task.best_metric`)."""
+TEMPORAL_SETTINGS = tuple(name for name, setting in SETTINGS.items() if setting.temporal_loss)
+"""The settings whose objective has a temporal weight (``loss.temporal_weight``)."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -134,35 +136,25 @@ class ArchitecturePreset:
 PRESETS: dict[str, ArchitecturePreset] = {
     # C64-C128-C256-C512-C512-C512-C512 / CD512-CD512-CD512-C512-C256-C128-C64; D: C64-C128-C256-C512.
     "paper": ArchitecturePreset(
-        gen_channels=64,
-        gen_max_channels=512,
-        gen_depth=7,
-        gen_dropout_layers=3,
-        disc_channels=64,
-        disc_max_channels=512,
-        disc_depth=4,
+        gen_channels=64, gen_max_channels=512, gen_depth=7, gen_dropout_layers=3,
+        disc_channels=64, disc_max_channels=512, disc_depth=4,
     ),
     # C16-C32-C64-C64-C64 / CD64-CD64-C64-C32-C16; D: C16-C32-C64. 64x64 frames reach a 2x2 bottleneck.
     "small": ArchitecturePreset(
-        gen_channels=16,
-        gen_max_channels=64,
-        gen_depth=5,
-        gen_dropout_layers=2,
-        disc_channels=16,
-        disc_max_channels=64,
-        disc_depth=3,
+        gen_channels=16, gen_max_channels=64, gen_depth=5, gen_dropout_layers=2,
+        disc_channels=16, disc_max_channels=64, disc_depth=3,
     ),
 }
 
 
 # --------------------------------------------------------------------------------------------------
-# Sub-configs. Every default lives here (data defaults live in v2v.data.DataConfig).
+# The sections of a run. Every default lives here (data defaults in v2v.data.DataConfig).
 
 
 @dataclass
-class ModelConfig:
+class ModelConfig(Checked):
     """Network sizes and output. ``preset`` names a row of :data:`PRESETS`; a size left ``null``
-    takes the preset's value, a number overrides it. :func:`load_config` fills them in."""
+    takes the preset's value, a number overrides it. :func:`resolve_config` fills them in."""
 
     preset: str = "paper"
     """Network sizes: ``paper`` (the paper's networks) or ``small`` (a CPU-sized copy), rows of
@@ -198,9 +190,18 @@ class ModelConfig:
     lives in the output's space (colorization's luma, superres's bicubic upscale), off for
     segmentation, where it is impossible. docs/training.md#residual-output has the evidence."""
 
+    def check(self) -> None:
+        require(self.preset in PRESETS, "preset", f"must be one of {sorted(PRESETS)}, got {self.preset!r}{suggestion(self.preset, PRESETS)}")
+        for key in ("gen_channels", "gen_max_channels", "gen_depth", "disc_channels", "disc_max_channels", "disc_depth"):
+            value = getattr(self, key)
+            require(value is None or value >= 1, key, f"must be >= 1, got {value}")
+        if self.gen_depth is not None and self.gen_dropout_layers is not None:
+            require(0 <= self.gen_dropout_layers <= self.gen_depth, "gen_dropout_layers",
+                    f"must be in [0, model.gen_depth={self.gen_depth}], got {self.gen_dropout_layers}")
+
 
 @dataclass
-class LossConfig:
+class LossConfig(Checked):
     """Weights of ``L = w_t L_temporal + λ L_spatial + η L_cGAN`` (paper eq. 7)."""
 
     temporal_weight: float = 1.0
@@ -214,9 +215,13 @@ class LossConfig:
     channel's being 1 (1: the paper's, both decisions averaged); only in video2video+local+global.
     The discriminator's own loss is not weighted."""
 
+    def check(self) -> None:
+        for key in ("temporal_weight", "spatial_weight", "gan_weight", "temporal_gan_weight"):
+            require(getattr(self, key) >= 0, key, f"must be >= 0, got {getattr(self, key)}")
+
 
 @dataclass
-class OptimConfig:
+class OptimConfig(Checked):
     """Adam for both networks (paper section 3.3, pix2pix's hyper-parameters)."""
 
     lr_generator: float = 2e-4
@@ -228,9 +233,15 @@ class OptimConfig:
     beta2: float = 0.999
     """Adam's second-moment decay."""
 
+    def check(self) -> None:
+        for key in ("lr_generator", "lr_discriminator"):
+            require(getattr(self, key) > 0, key, f"must be > 0, got {getattr(self, key)}")
+        for key in ("beta1", "beta2"):
+            require(0 <= getattr(self, key) < 1, key, f"must be in [0, 1), got {getattr(self, key)}")
+
 
 @dataclass
-class TrainConfig:
+class TrainConfig(Checked):
     """The loop: length, batch, device, precision, logging, checkpoints, validation."""
 
     steps: int = 200_000
@@ -263,8 +274,9 @@ class TrainConfig:
     val_max_frames: int = 0
     """Frames per validation video, from its start (0: the whole video)."""
     best_metric: str = "auto"
-    """Validation metric that picks ``checkpoints/best.pt`` and ``best/``: ``auto`` (``psnr`` for
-    colorization and superres, ``J`` for segmentation), or one of :data:`BEST_METRICS`."""
+    """Validation metric that picks ``checkpoints/best.pt`` and ``best/``: ``auto`` (the task's own,
+    :attr:`v2v.tasks.Task.best_metric`: ``psnr`` for colorization and superres, ``J`` for
+    segmentation), or a metric of :data:`v2v.tasks.METRIC_GOALS` that the task reports."""
     image_height: int = 128
     """Frame height in pixels in image strips (TensorBoard and ``images/``); taller frames are
     downscaled to it, keeping their aspect ratio."""
@@ -277,15 +289,32 @@ class TrainConfig:
     progress: bool = True
     """Show a progress bar (rank 0)."""
 
+    def check(self) -> None:
+        for key in ("steps", "batch_size", "log_every", "image_every", "checkpoint_every", "keep_checkpoints", "val_every", "image_height"):
+            require(getattr(self, key) >= 1, key, f"must be >= 1, got {getattr(self, key)}")
+        for key in ("threads", "num_workers", "val_videos", "val_max_frames"):
+            require(getattr(self, key) >= 0, key, f"must be >= 0, got {getattr(self, key)}")
+        require(self.val_max_frames == 0 or self.val_max_frames >= 2, "val_max_frames",
+                f"must be 0 (whole videos) or >= 2, got {self.val_max_frames}")
+        if self.best_metric != "auto":
+            require(self.best_metric in METRIC_GOALS, "best_metric",
+                    f"must be auto or one of {list(METRIC_GOALS)}, got {self.best_metric!r}{suggestion(self.best_metric, METRIC_GOALS)}")
+        device = self.device
+        valid = device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())
+        require(valid, "device", f"must be auto, cpu, cuda or cuda:N, got {device!r}")
+        require("/" not in self.run_name and self.run_name not in (".", ".."), "run_name",
+                f"must be a plain directory name, got {self.run_name!r}")
+
 
 @dataclass
-class RunConfig:
+class RunConfig(Checked):
     """Everything a training run needs; written as ``config.yaml`` beside the run."""
 
     name: str = "default"
     """Name of the experiment (the run directory's prefix)."""
     task: str = "colorization"
-    """``segmentation``, ``colorization`` or ``superres`` (docs/conventions.md)."""
+    """A task of :data:`v2v.tasks.TASK_REGISTRY`: ``segmentation``, ``colorization`` or ``superres``
+    (docs/conventions.md)."""
     setting: str = "video2video+local+global"
     """One of :data:`SETTINGS` (the paper's Table 1)."""
     seed: int = 0
@@ -296,6 +325,13 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     data: DataConfig = field(default_factory=DataConfig)
 
+    def check(self) -> None:
+        require(self.task in TASK_REGISTRY, "task", f"must be one of {list(TASK_REGISTRY)}, got {self.task!r}{suggestion(self.task, TASK_REGISTRY)}")
+        require(self.setting in SETTINGS, "setting", f"must be one of {list(SETTINGS)}, got {self.setting!r}{suggestion(self.setting, SETTINGS)}")
+        require(bool(self.name) and "/" not in self.name, "name", f"must be a non-empty name without '/', got {self.name!r}")
+        # numpy's SeedSequence, which seeds the data order, takes no negative entropy.
+        require(self.seed >= 0, "seed", f"must be >= 0, got {self.seed}")
+
     @property
     def setting_switches(self) -> Setting:
         """The :class:`Setting` named by ``setting``."""
@@ -305,284 +341,94 @@ class RunConfig:
     def best_metric(self) -> tuple[str, str]:
         """``(metric, "max" or "min")`` that picks the best checkpoint (``train.best_metric``
         with ``auto`` resolved for the task)."""
-        name = DEFAULT_BEST_METRIC[self.task] if self.train.best_metric == "auto" else self.train.best_metric
-        return name, BEST_METRICS[name][0]
+        name = get_task(self.task).best_metric if self.train.best_metric == "auto" else self.train.best_metric
+        return name, METRIC_GOALS[name]
+
+
+def run_keys() -> list[ConfigKey]:
+    """Every key of a run config with its default and meaning (``python -m v2v.train --help``)."""
+    return reference(RunConfig)
 
 
 # --------------------------------------------------------------------------------------------------
-# Dict <-> dataclass with strict keys and types.
+# Resolution and the checks across sections.
 
 
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+def validate_config(config: RunConfig) -> None:
+    """Check what no single section can: the task's choices against the model and the metrics."""
+    task = get_task(config.task)
+    if config.model.residual:
+        require(task.output_base is not None, "model.residual",
+                f"the {config.task} task's input and output live in different spaces, so its generator cannot add "
+                "a correction to its input: use model.residual=false (or null, the task's choice)")
+    if config.setting_switches.per_frame_discriminator and config.model.disc_depth is not None:
+        require(config.model.disc_depth >= 2, "model.disc_depth", f"the per-frame PatchGAN needs >= 2, got {config.model.disc_depth}")
+    if config.train.best_metric != "auto":
+        require(config.train.best_metric in task.metrics, "train.best_metric",
+                f"{config.train.best_metric} is not reported for task {config.task} "
+                f"(tasks that report it: {', '.join(t.name for t in TASK_REGISTRY.values() if config.train.best_metric in t.metrics)})")
+    if config.data.source != "synthetic":
+        require(not task.needs_masks or config.data.source == "davis", "task",
+                f"the {config.task} task needs foreground masks, and data.source={config.data.source} has none "
+                "(use data.source=davis or synthetic)")
 
 
-def _coerce(value: Any, tp: Any, key: str) -> Any:
-    """``value`` checked against annotation ``tp`` (converting only lossless, unambiguous cases)."""
-    origin = typing.get_origin(tp)
-    if tp is Any:
-        return value
-    if origin in (typing.Union, types.UnionType):
-        options = typing.get_args(tp)
-        if value is None:
-            if type(None) in options:
-                return None
-            raise ConfigError(f"{key}: null is not allowed (expected {_type_name(tp)})")
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return _coerce(value, option, key)
-            except ConfigError:
-                pass  # the next option may take it; the error below names every option
-        raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
-    if origin is Literal:
-        choices = typing.get_args(tp)
-        if value not in choices:
-            raise ConfigError(f"{key}: must be one of {list(choices)}, got {value!r}")
-        return value
-    if origin in (tuple, list):
-        if isinstance(value, str):
-            value = [part.strip() for part in value.strip("[]()").split(",") if part.strip()]
-            value = [yaml.safe_load(part) for part in value]
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key}: expected a list, got {value!r}")
-        args = typing.get_args(tp)
-        if origin is tuple:
-            if len(args) == 2 and args[1] is Ellipsis:
-                return tuple(_coerce(v, args[0], f"{key}[{i}]") for i, v in enumerate(value))
-            if len(args) != len(value):
-                raise ConfigError(f"{key}: expected {len(args)} values, got {len(value)} ({value!r})")
-            return tuple(_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
-        item = args[0] if args else Any
-        return [_coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
-        return dict(value)
-    if dataclasses.is_dataclass(tp):
-        return config_from_dict(tp, value, prefix=key)
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{key}: expected true or false, got {value!r}")
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise ConfigError(f"{key}: expected an integer, got {value!r}")
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            # PyYAML reads "1e-4" (no dot) as a string; accept numeric text for float fields.
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise ConfigError(f"{key}: expected a number, got {value!r}")
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        raise ConfigError(f"{key}: expected a string, got {value!r}")
-    if tp is Path:
-        if isinstance(value, (str, Path)):
-            return Path(value)
-        raise ConfigError(f"{key}: expected a path, got {value!r}")
-    if isinstance(tp, type) and isinstance(value, tp):
-        return value
-    raise ConfigError(f"{key}: cannot read {value!r} as {_type_name(tp)}")
+def resolve_config(config: RunConfig) -> RunConfig:
+    """Fill the model fields left null from ``model.preset`` (and ``model.residual`` from the task)
+    and run the checks across sections."""
+    preset = PRESETS[config.model.preset]
+    filled: dict[str, Any] = {
+        f.name: getattr(preset, f.name) if getattr(config.model, f.name) is None else getattr(config.model, f.name)
+        for f in dataclasses.fields(preset)
+    }
+    if config.model.residual is None:
+        filled["residual"] = get_task(config.task).output_base is not None
+    try:
+        model = dataclasses.replace(config.model, **filled)
+    except ConfigError as error:
+        raise error.under("model") from None
+    config = dataclasses.replace(config, model=model)
+    validate_config(config)
+    return config
 
 
-def config_from_dict(cls: type, values: dict[str, Any] | None, *, prefix: str = "") -> Any:
-    """Build dataclass ``cls`` from a nested dict; missing keys take their defaults.
+def with_stated_defaults(config_values: dict[str, Any]) -> dict[str, Any]:
+    """A stored config (a checkpoint's, or a run's ``config.yaml``) with the keys that did not exist
+    when it was written stated as the code that wrote it behaved: ``model.residual`` false (tanh
+    generators; ``null`` would now resolve to the task's choice), ``model.temporal_channel_norm``
+    equal to ``model.norm`` (both discriminator channels were normalised alike),
+    ``loss.temporal_gan_weight`` 1.0 and ``data.synthetic.max_background_match`` 1.0 (every object
+    accepted)."""
+    stated = dict(config_values)
+    model = config_values.get("model")
+    if isinstance(model, dict):
+        model = dict(model)
+        model.setdefault("residual", False)
+        model.setdefault("temporal_channel_norm", model.get("norm", "batch"))
+        stated["model"] = model
+    loss = config_values.get("loss")
+    if isinstance(loss, dict):
+        stated["loss"] = {"temporal_gan_weight": 1.0, **loss}
+    data = config_values.get("data")
+    if isinstance(data, dict) and isinstance(data.get("synthetic"), dict):
+        synthetic = dict(data["synthetic"])
+        synthetic.setdefault("max_background_match", 1.0)
+        stated["data"] = {**data, "synthetic": synthetic}
+    return stated
+
+
+def run_config(values: dict[str, Any], overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """A resolved :class:`RunConfig` from a nested dict (a YAML file's, a checkpoint's or a run's
+    stored config, read with :func:`with_stated_defaults`) and ``key=value`` overrides.
 
     Raises:
-        ConfigError: a key that ``cls`` does not have (named with its dotted path and the valid
-            keys), or a value of the wrong type.
+        ConfigError: unknown key, wrong type or invalid value, naming the dotted key.
     """
-    values = {} if values is None else values
-    if not isinstance(values, dict):
-        raise ConfigError(f"{prefix or 'config'}: expected a mapping of keys, got {values!r}")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls) if f.init]
-    kwargs = {}
-    for key, value in values.items():
-        dotted = f"{prefix}.{key}" if prefix else str(key)
-        if key not in names:
-            raise ConfigError(f"unknown config key {dotted!r}{_suggestion(str(key), names, prefix)}; valid keys here: {', '.join(names)}")
-        kwargs[key] = _coerce(value, hints[key], dotted)
-    try:
-        return cls(**kwargs)
-    except (TypeError, ValueError) as error:
-        raise ConfigError(f"{prefix or 'config'}: {error}") from error
-
-
-def _suggestion(word: str, candidates, prefix: str = "") -> str:
-    """``" (did you mean 'x'?)"`` for the nearest candidate (difflib), or ``""`` when none is close."""
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
-    if not close:
-        return ""
-    return f" (did you mean {(f'{prefix}.' if prefix else '') + close[0]!r}?)"
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def config_to_dict(config: Any) -> dict[str, Any]:
-    """Nested dict of plain YAML/JSON types (tuples become lists, paths strings)."""
-    return _plain(dataclasses.asdict(config))
-
-
-def _field_type(cls: type, dotted: str) -> Any:
-    """Annotation of the field at ``dotted`` under dataclass ``cls`` (ConfigError if none)."""
-    tp: Any = cls
-    walked = []
-    for part in dotted.split("."):
-        walked.append(part)
-        if not dataclasses.is_dataclass(tp):
-            raise ConfigError(f"unknown config key {'.'.join(walked)!r}: {'.'.join(walked[:-1])} is not a section")
-        hints = typing.get_type_hints(tp)
-        if part not in hints or part not in {f.name for f in dataclasses.fields(tp)}:
-            names = [f.name for f in dataclasses.fields(tp)]
-            suggestion = _suggestion(dotted, all_keys(cls)) or _suggestion(part, names, ".".join(walked[:-1]))
-            raise ConfigError(f"unknown config key {'.'.join(walked)!r}{suggestion}; valid keys here: {', '.join(names)}")
-        tp = hints[part]
-    return tp
-
-
-def apply_overrides(values: dict[str, Any], overrides: list[str], cls: type = RunConfig) -> dict[str, Any]:
-    """Apply ``key=value`` overrides (dotted keys) to a nested dict, returning a new dict.
-
-    A value is parsed as YAML (``true``, ``3``, ``[64, 64]``, ``null``), except for string fields,
-    which take the text verbatim. Keys are checked against ``cls``.
-    """
-    result = _deep_copy(values)
-    for override in overrides:
-        key, sep, raw = override.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ConfigError(f"override {override!r} is not of the form key=value (e.g. train.steps=200)")
-        tp = _field_type(cls, key)
-        if dataclasses.is_dataclass(tp):
-            raise ConfigError(f"{key} is a section; override one of its keys, e.g. {key}.<key>=value")
-        value: Any = raw if tp is str else _parse_scalar(raw, key)
-        parts = key.split(".")
-        node = result
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"{key}: {part} is not a section")
-        node[parts[-1]] = value
-    return result
-
-
-def _parse_scalar(raw: str, key: str) -> Any:
-    try:
-        return yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{key}: cannot parse value {raw!r}: {error}") from error
-
-
-def _deep_copy(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: _deep_copy(v) if isinstance(v, dict) else v for k, v in values.items()}
-
-
-def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    merged = _deep_copy(base)
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
+    return resolve_config(build(RunConfig, apply_overrides(values, list(overrides), RunConfig)))
 
 
 # --------------------------------------------------------------------------------------------------
-# The reference of every key (``python -m v2v.train --help``), read from the dataclasses themselves.
-
-
-@dataclass(frozen=True)
-class ConfigKey:
-    """One leaf key of the configuration, as :func:`config_reference` describes it."""
-
-    key: str
-    """Dotted key, e.g. ``train.steps``."""
-    default: Any
-    """The dataclass default (plain YAML types)."""
-    meaning: str
-    """The field's documentation (attribute docstring or the class's ``Attributes:`` entry)."""
-
-
-def _attributes_section(doc: str) -> dict[str, str]:
-    """Entries of a Google-style ``Attributes:`` section; ``a, b: text`` documents both names."""
-    entries: dict[str, str] = {}
-    lines = doc.splitlines()
-    if "Attributes:" not in lines:
-        return entries
-    current: list[str] = []
-    for line in lines[lines.index("Attributes:") + 1 :]:
-        if line and not line.startswith(" "):
-            break  # the next section
-        head, sep, text = line.strip().partition(":")
-        starts_entry = line.startswith("    ") and not line.startswith("     ") and sep
-        if starts_entry and all(name.strip().isidentifier() for name in head.split(",")):
-            current = [name.strip() for name in head.split(",")]
-            for name in current:
-                entries[name] = text.strip()
-        elif current and line.strip():
-            for name in current:
-                entries[name] += " " + line.strip()
-    return entries
-
-
-def _field_docs(cls: type) -> dict[str, str]:
-    """Documentation of each field of dataclass ``cls``: the string literal right after the
-    field (an attribute docstring), else its entry in the class docstring's ``Attributes:``."""
-    docs = _attributes_section(inspect.getdoc(cls) or "")
-    body = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0].body
-    for node, following in zip(body, body[1:]):
-        if (
-            isinstance(node, ast.AnnAssign)
-            and isinstance(node.target, ast.Name)
-            and isinstance(following, ast.Expr)
-            and isinstance(following.value, ast.Constant)
-            and isinstance(following.value.value, str)
-        ):
-            docs[node.target.id] = " ".join(inspect.cleandoc(following.value.value).split())
-    return docs
-
-
-def config_reference(cls: type = RunConfig, prefix: str = "") -> list[ConfigKey]:
-    """Every leaf key under dataclass ``cls`` with its default and meaning, in declaration order."""
-    hints = typing.get_type_hints(cls)
-    docs = _field_docs(cls)
-    reference = []
-    for f in dataclasses.fields(cls):
-        key = f"{prefix}.{f.name}" if prefix else f.name
-        if dataclasses.is_dataclass(hints[f.name]):
-            reference.extend(config_reference(hints[f.name], key))
-            continue
-        default = f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc]
-        reference.append(ConfigKey(key=key, default=_plain(default), meaning=docs.get(f.name, "")))
-    return reference
-
-
-def all_keys(cls: type = RunConfig) -> list[str]:
-    """Every dotted leaf key under dataclass ``cls``."""
-    return [entry.key for entry in config_reference(cls)]
-
-
-# --------------------------------------------------------------------------------------------------
-# Named configs and YAML files.
+# Named configs, YAML files, and comparing for resume.
 
 
 def available_configs() -> list[str]:
@@ -602,138 +448,29 @@ def find_config(name_or_path: str | os.PathLike) -> Path:
     shipped = CONFIG_DIR / f"{name_or_path}.yaml"
     if shipped.is_file():
         return shipped
-    raise ConfigError(
-        f"config {str(name_or_path)!r} is neither a YAML file nor a shipped config "
-        f"(shipped: {', '.join(available_configs())})"
-    )
+    raise ConfigError("--config", f"{str(name_or_path)!r} is neither a YAML file nor a shipped config "
+                      f"(shipped: {', '.join(available_configs())})")
 
 
-def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """The YAML mapping of ``path`` merged over the file its ``base:`` names, if any."""
-    path = path.resolve()
-    if path in chain:
-        raise ConfigError(f"config {path} extends itself through 'base:' ({' -> '.join(map(str, chain))})")
-    try:
-        values = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError(f"config {path}: invalid YAML: {error}") from error
-    if not isinstance(values, dict):
-        raise ConfigError(f"config {path}: expected a mapping at the top level")
-    base = values.pop("base", None)
-    if base is None:
-        return values
-    if not isinstance(base, str):
-        raise ConfigError(f"config {path}: base must be a config name or a path, got {base!r}")
-    relative = path.parent / base
-    base_path = relative if relative.is_file() else find_config(base)
-    return _deep_merge(_read_yaml(base_path, (*chain, path)), values)
+def _base_file(base: str, naming_file: Path) -> Path:
+    relative = naming_file.parent / base
+    return relative if relative.is_file() else find_config(base)
 
 
-def load_config(config: str | os.PathLike | None = "quickstart", overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+def load_config(config: str | os.PathLike | None = DEFAULT_CONFIG, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
     """Defaults, then the YAML ``config`` (a shipped name or a path; None for bare defaults), then
     ``overrides``; resolved from the model preset and validated.
 
     Raises:
         ConfigError: unknown key, wrong type or invalid value, naming the dotted key.
     """
-    values: dict[str, Any] = {} if config is None else _read_yaml(find_config(config))
-    values = apply_overrides(values, list(overrides))
-    return resolve_config(config_from_dict(RunConfig, values))
-
-
-def resolve_config(config: RunConfig) -> RunConfig:
-    """Fill the model fields left null from ``model.preset`` and validate everything."""
-    if config.model.preset not in PRESETS:
-        raise ConfigError(f"model.preset: must be one of {sorted(PRESETS)}, got {config.model.preset!r}")
-    preset = PRESETS[config.model.preset]
-    filled = {
-        f.name: getattr(preset, f.name) if getattr(config.model, f.name) is None else getattr(config.model, f.name)
-        for f in dataclasses.fields(preset)
-    }
-    if config.model.residual is None and config.task in TASKS:
-        filled["residual"] = get_task(config.task).output_base is not None
-    config = dataclasses.replace(config, model=dataclasses.replace(config.model, **filled))
-    validate_config(config)
-    return config
-
-
-def _require(condition: bool, key: str, message: str) -> None:
-    if not condition:
-        raise ConfigError(f"{key}: {message}")
-
-
-def validate_config(config: RunConfig) -> None:
-    """Check values beyond their types (ranges, names, combinations); ConfigError names the key."""
-    _require(config.task in TASKS, "task", f"must be one of {list(TASKS)}, got {config.task!r}")
-    _require(config.setting in SETTINGS, "setting", f"must be one of {list(SETTINGS)}, got {config.setting!r}")
-    _require(bool(config.name) and "/" not in config.name, "name", f"must be a non-empty name without '/', got {config.name!r}")
-    # numpy's SeedSequence, which seeds the data order, takes no negative entropy.
-    _require(config.seed >= 0, "seed", f"must be >= 0, got {config.seed}")
-    model = config.model
-    for key in ("gen_channels", "gen_max_channels", "gen_depth", "disc_channels", "disc_max_channels", "disc_depth"):
-        value = getattr(model, key)
-        _require(value is None or value >= 1, f"model.{key}", f"must be >= 1, got {value}")
-    if model.gen_depth is not None and model.gen_dropout_layers is not None:
-        _require(
-            0 <= model.gen_dropout_layers <= model.gen_depth,
-            "model.gen_dropout_layers",
-            f"must be in [0, model.gen_depth={model.gen_depth}], got {model.gen_dropout_layers}",
-        )
-    if model.residual:
-        _require(
-            get_task(config.task).output_base is not None,
-            "model.residual",
-            f"the {config.task} task's input and output live in different spaces, so its generator cannot add "
-            "a correction to its input: use model.residual=false (or null, the task's choice)",
-        )
-    if config.setting_switches.per_frame_discriminator and model.disc_depth is not None:
-        _require(model.disc_depth >= 2, "model.disc_depth", f"the per-frame PatchGAN needs >= 2, got {model.disc_depth}")
-    for key in ("temporal_weight", "spatial_weight", "gan_weight", "temporal_gan_weight"):
-        value = getattr(config.loss, key)
-        _require(value >= 0, f"loss.{key}", f"must be >= 0, got {value}")
-    for key in ("lr_generator", "lr_discriminator"):
-        value = getattr(config.optim, key)
-        _require(value > 0, f"optim.{key}", f"must be > 0, got {value}")
-    for key in ("beta1", "beta2"):
-        value = getattr(config.optim, key)
-        _require(0 <= value < 1, f"optim.{key}", f"must be in [0, 1), got {value}")
-    train = config.train
-    for key in ("steps", "batch_size", "log_every", "image_every", "checkpoint_every", "keep_checkpoints", "val_every", "image_height"):
-        value = getattr(train, key)
-        _require(value >= 1, f"train.{key}", f"must be >= 1, got {value}")
-    for key in ("threads", "num_workers", "val_videos", "val_max_frames"):
-        value = getattr(train, key)
-        _require(value >= 0, f"train.{key}", f"must be >= 0, got {value}")
-    _require(
-        train.val_max_frames == 0 or train.val_max_frames >= 2,
-        "train.val_max_frames",
-        f"must be 0 (whole videos) or >= 2, got {train.val_max_frames}",
-    )
-    if train.best_metric != "auto":
-        _require(
-            train.best_metric in BEST_METRICS,
-            "train.best_metric",
-            f"must be auto or one of {list(BEST_METRICS)}, got {train.best_metric!r}{_suggestion(train.best_metric, BEST_METRICS)}",
-        )
-        tasks = BEST_METRICS[train.best_metric][1]
-        _require(config.task in tasks, "train.best_metric", f"{train.best_metric} is not reported for task {config.task} (only {', '.join(tasks)})")
-    device = train.device
-    valid_device = device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())
-    _require(valid_device, "train.device", f"must be auto, cpu, cuda or cuda:N, got {device!r}")
-    _require(
-        "/" not in train.run_name and train.run_name not in (".", ".."),
-        "train.run_name",
-        f"must be a plain directory name, got {train.run_name!r}",
-    )
-
-
-# --------------------------------------------------------------------------------------------------
-# Writing, and comparing for resume.
+    values: dict[str, Any] = {} if config is None else read_yaml(find_config(config), _base_file)
+    return run_config(values, overrides)
 
 
 def save_config(config: RunConfig, path: str | os.PathLike) -> None:
     """Write ``config`` as YAML, atomically (:func:`v2v.fileio.atomic_write_text`)."""
-    atomic_write_text(path, yaml.safe_dump(config_to_dict(config), sort_keys=False))
+    atomic_write_text(path, yaml.safe_dump(to_dict(config), sort_keys=False))
 
 
 RESUMABLE_KEYS = frozenset(
@@ -756,21 +493,3 @@ RESUMABLE_KEYS = frozenset(
     }
 )
 """Keys that ``--resume`` may change: they do not alter the computation of a training step."""
-
-
-def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat = {}
-    for key, value in values.items():
-        dotted = f"{prefix}.{key}" if prefix else key
-        if isinstance(value, dict):
-            flat.update(_flatten(value, dotted))
-        else:
-            flat[dotted] = value
-    return flat
-
-
-def diff_configs(old: RunConfig | dict[str, Any], new: RunConfig | dict[str, Any]) -> list[str]:
-    """Dotted keys whose values differ between two configs."""
-    old_flat = _flatten(old if isinstance(old, dict) else config_to_dict(old))
-    new_flat = _flatten(new if isinstance(new, dict) else config_to_dict(new))
-    return sorted(k for k in old_flat.keys() | new_flat.keys() if old_flat.get(k) != new_flat.get(k))

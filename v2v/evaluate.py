@@ -2,7 +2,7 @@
 
 Every test video is translated frame by frame with the generator's streaming ``step`` (as
 ``v2v.translate`` does, the recurrent state running through the whole video) and scored by
-:func:`v2v.inference.score_video`, the code and metric names of a run's validation
+:func:`v2v.scoring.score_clip`, the code and metric names of a run's validation
 (``metrics.json``):
 
 - segmentation: ``J`` and ``F`` (per-frame, then the DAVIS mean, ``*_recall`` and ``*_decay`` per
@@ -32,78 +32,75 @@ import multiprocessing
 import sys
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from tqdm import tqdm
 
-from v2v.data import DEFAULT_EVALUATION_SPLIT, T_PROTOCOLS, get_task
+from v2v.config_engine import Checked, add_arguments, from_arguments, require
+from v2v.data import DEFAULT_EVALUATION_SPLIT, build_dataset
 from v2v.fileio import atomic_write_json, atomic_write_text
-from v2v.inference import DEFAULT_TOF_FLOW, ScoringOptions, make_tof_flow, mean_scores, score_video, translate_video
+from v2v.inference import translate_video
+from v2v.models import read_generator
+from v2v.runtime import command_name, require_kernels, resolve_device, run_command
+from v2v.scoring import DEFAULT_TOF_FLOW, TOF_FLOW_CHOICES, make_tof_flow, mean_scores, score_clip
+from v2v.tables import markdown_table
+from v2v.tasks import T_PROTOCOLS, ScoringOptions, get_task
 
 __all__ = ["EvaluateConfig", "evaluate", "format_markdown", "main"]
 
 
 @dataclass
-class EvaluateConfig:
-    """Options of an evaluation.
-
-    Attributes:
-        checkpoint: run directory (its newest checkpoint) or checkpoint file.
-        output_dir: where ``eval.json`` and ``eval.md`` go; None: ``<run>/eval-<data>-<split>`` for a
-            run directory, ``<checkpoint stem>-eval-<data>-<split>`` beside a checkpoint file
-            (``<data>`` the source evaluated: ``synthetic`` or ``davis``).
-        data: ``"run"`` (the run's own data configuration), ``"synthetic"`` or ``"davis"``.
-        davis_root: DAVIS 2017 folder (``data="davis"``).
-        split: data split (synthetic ``val``/``test``; DAVIS an ``ImageSets/2017`` list such as
-            ``val``); None: what the data set evaluates on (``v2v.data.DEFAULT_EVALUATION_SPLIT``:
-            ``test`` for synthetic data, ``val`` for DAVIS, whose test annotations are not public).
-        frame_size: ``(H, W)`` override of the frame size (None keeps the run's).
-        max_videos: evaluate only the first N videos (None: all).
-        max_frames: truncate every video to N frames (None: whole videos).
-        device: ``"auto"``, ``"cpu"`` or ``"cuda[:N]"``.
-        t_protocol: ``"consecutive"`` (T over every consecutive pair of predicted masks) or
-            ``"davis"`` (the first pair uses the ground truth of frame 0; the last frame is unused).
-        exact_ties: break exact ties of T's alignment as the official code (slow).
-        tof_flow: flow estimator of tOF (a ``v2v.flow`` provider name), or ``"none"`` to skip tOF.
-        tof_raft_weights: the local RAFT weights file of ``tof_flow="raft"``.
-        psnr_crop_border: pixels cropped from each side before PSNR (super-resolution only).
-        workers: processes that compute T (0: in this process); the values are identical.
-        progress: show a progress bar.
-    """
+class EvaluateConfig(Checked):
+    """Options of an evaluation."""
 
     checkpoint: str
+    """Run directory (its newest checkpoint), checkpoint ``.pt`` file or ``generator.safetensors``."""
     output_dir: str | None = None
-    data: str = "run"
+    """Folder for ``eval.json`` and ``eval.md``; none: ``<run>/eval-<data>-<split>`` for a run directory,
+    ``<checkpoint stem>-eval-<data>-<split>`` beside a checkpoint file (``<data>`` the source evaluated)."""
+    data: Literal["run", "synthetic", "davis"] = "run"
+    """The data set: the run's own data configuration, the bundled synthetic set, or a DAVIS 2017 folder."""
     davis_root: str | None = None
+    """DAVIS 2017 folder (with ``--data davis``)."""
     split: str | None = None
-    frame_size: tuple[int, int] | None = None
+    """Split to evaluate (synthetic ``val`` or ``test``; DAVIS a list of ``ImageSets/2017`` such as ``val``);
+    none: what the data set evaluates on (``test`` for synthetic data, ``val`` for DAVIS, whose test
+    annotations are not public)."""
+    frame_size: tuple[int, int] | None = field(default=None, metadata={"metavar": ("H", "W")})
+    """Override the frame size (none keeps the run's)."""
     max_videos: int | None = None
+    """Evaluate only the first N videos (none: all)."""
     max_frames: int | None = None
+    """Truncate every video to N frames (none: whole videos)."""
     device: str = "auto"
-    t_protocol: str = "consecutive"
+    """Where the generator runs: auto (CUDA when available, else the CPU), cpu, cuda or cuda:N."""
+    t_protocol: str = field(default="consecutive", metadata={"choices": T_PROTOCOLS})
+    """T over consecutive predicted masks, or the DAVIS protocol (first pair against the ground truth of
+    frame 0, last frame unused)."""
     exact_ties: bool = False
-    tof_flow: str = DEFAULT_TOF_FLOW
-    tof_raft_weights: str | None = None
+    """Break T's alignment ties exactly as the official code (slow)."""
+    tof_flow: str = field(default=DEFAULT_TOF_FLOW, metadata={"choices": TOF_FLOW_CHOICES})
+    """Flow provider of tOF, or ``none`` to skip tOF."""
+    tof_raft_weights: str | None = field(default=None, metadata={"metavar": "FILE"})
+    """Local RAFT state-dict file for ``--tof-flow raft`` (nothing is downloaded)."""
     psnr_crop_border: int = 0
+    """Pixels cropped from each side before PSNR (super-resolution)."""
     workers: int = 0
-    progress: bool = True
+    """Processes that compute T, the slowest metric (0: none; the values are the same)."""
+    progress: bool = field(default=True, metadata={"flag": "--quiet"})
+    """Show a progress bar (``--quiet``: none)."""
 
-    def __post_init__(self) -> None:
-        if self.data not in ("run", "synthetic", "davis"):
-            raise ValueError(f"data must be 'run', 'synthetic' or 'davis', got {self.data!r}")
-        if self.data == "davis" and not self.davis_root:
-            raise ValueError("data='davis' needs davis_root (the DAVIS 2017 folder)")
-        if self.t_protocol not in T_PROTOCOLS:
-            raise ValueError(f"t_protocol must be one of {T_PROTOCOLS}, got {self.t_protocol!r}")
-        for name, value in (("max_videos", self.max_videos), ("max_frames", self.max_frames)):
-            if value is not None and value < 1:
-                raise ValueError(f"{name} must be >= 1 or None, got {value}")
-        if self.psnr_crop_border < 0:
-            raise ValueError(f"psnr_crop_border must be >= 0, got {self.psnr_crop_border}")
-        if self.workers < 0:
-            raise ValueError(f"workers must be >= 0, got {self.workers}")
+    def check(self) -> None:
+        require(self.data != "davis" or bool(self.davis_root), "davis_root", "--data davis needs the DAVIS 2017 folder")
+        for key in ("max_videos", "max_frames"):
+            value = getattr(self, key)
+            require(value is None or value >= 1, key, f"must be >= 1 or none, got {value}")
+        require(self.frame_size is None or min(self.frame_size) >= 1, "frame_size", f"must be positive, got {self.frame_size}")
+        require(self.psnr_crop_border >= 0, "psnr_crop_border", f"must be >= 0, got {self.psnr_crop_border}")
+        require(self.workers >= 0, "workers", f"must be >= 0, got {self.workers}")
 
     @property
     def scoring(self) -> ScoringOptions:
@@ -129,6 +126,9 @@ def format_markdown(report: dict[str, Any]) -> str:
     """The report as a markdown table: one row per sequence and a mean row."""
     columns = [c for c in get_task(report["task"]).metrics if any(c in row for row in report["per_sequence"])]
     header = ["sequence", "frames", *columns]
+    rows = [[row["name"], str(row["frames"])] + [_format(row.get(c)) for c in columns] for row in report["per_sequence"]]
+    mean_row = report["mean"]
+    rows.append(["**mean**", str(mean_row.get("frames", ""))] + [_format(mean_row.get(c)) for c in columns])
     lines = [
         f"# Evaluation of {report['checkpoint']} (step {report['step']})",
         "",
@@ -136,13 +136,8 @@ def format_markdown(report: dict[str, Any]) -> str:
         f"split `{report['dataset']['split']}`, {len(report['per_sequence'])} videos. "
         "J, F, psnr: higher is better; T, l1, warping error, tOF: lower is better. See docs/metrics.md.",
         "",
-        "| " + " | ".join(header) + " |",
-        "| " + " | ".join(["---"] + ["---:"] * (len(header) - 1)) + " |",
+        *markdown_table(header, rows, right=range(1, len(header))),
     ]
-    for row in report["per_sequence"]:
-        lines.append("| " + " | ".join([row["name"], str(row["frames"])] + [_format(row.get(c)) for c in columns]) + " |")
-    mean_row = report["mean"]
-    lines.append("| **mean** | " + " | ".join([str(mean_row.get("frames", ""))] + [_format(mean_row.get(c)) for c in columns]) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -153,8 +148,6 @@ def _default_output_dir(checkpoint: str, source: str, split: str) -> Path:
 
 
 def _dataset(config: EvaluateConfig, run_config) -> tuple[Any, dict[str, Any]]:
-    from v2v.data import build_dataset
-
     data = run_config.data
     frame_size = data.frame_size if config.frame_size is None else tuple(config.frame_size)
     if config.data == "synthetic" and frame_size is None:
@@ -181,11 +174,6 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
         The report: ``checkpoint``, ``step``, ``task``, ``setting``, ``dataset``, ``options``,
         ``per_sequence`` (one dict per video) and ``mean`` (means over videos, NaN skipped).
     """
-    from tqdm import tqdm
-
-    from v2v.inference import resolve_device
-    from v2v.models import read_generator
-
     tof_flow = make_tof_flow(config.tof_flow, config.tof_raft_weights)  # before any heavy work
     device = resolve_device(config.device)
     loaded = read_generator(config.checkpoint, map_location=device)  # a checkpoint or a generator export
@@ -208,7 +196,7 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
             inputs, target = item["input"][:frames], item["target"][:frames]
             flow_fwd, flow_bwd = item["flow_fwd"][: frames - 1], item["flow_bwd"][: frames - 1]
             output = translate_video(generator, inputs, device)
-            scores = score_video(task, output, target, inputs, flow_fwd, flow_bwd,
+            scores = score_clip(task, output, target, inputs, flow_fwd, flow_bwd,
                                  options=config.scoring, tof_flow=tof_flow, executor=pool)
             rows.append({"name": str(item["sequence"]), "frames": int(frames), **scores})
 
@@ -243,63 +231,28 @@ def _t_pool(workers: int) -> Executor | nullcontext:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m v2v.evaluate",
+        prog=command_name("v2v.evaluate"),
         description="Translate every test video of a data set with a trained generator and report per-sequence "
         "and mean metrics (segmentation: J, F, T; colorization and super-resolution: psnr; all: l1, warping error, tOF) "
         "in eval.json and eval.md.",
     )
-    parser.add_argument("--checkpoint", required=True, help="run directory (newest checkpoint) or checkpoint .pt file")
-    parser.add_argument("--output-dir", default=None,
-                        help="folder for eval.json and eval.md (default: <run>/eval-<data>-<split>)")
-    parser.add_argument("--data", choices=("run", "synthetic", "davis"), default="run",
-                        help="data set: the run's own (default), the bundled synthetic set, or a DAVIS folder")
-    parser.add_argument("--davis-root", default=None, help="DAVIS 2017 folder (with --data davis)")
-    parser.add_argument("--split", default=None,
-                        help="split to evaluate (synthetic: val or test, default test; DAVIS: e.g. val, the default)")
-    parser.add_argument("--frame-size", type=int, nargs=2, metavar=("H", "W"), default=None, help="override the frame size")
-    parser.add_argument("--max-videos", type=int, default=None, help="evaluate only the first N videos")
-    parser.add_argument("--max-frames", type=int, default=None, help="truncate every video to N frames")
-    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
-    parser.add_argument("--t-protocol", choices=("consecutive", "davis"), default="consecutive",
-                        help="T over consecutive predicted masks (default) or the DAVIS protocol (first pair against "
-                        "the ground truth of frame 0, last frame unused)")
-    parser.add_argument("--exact-ties", action="store_true", help="break T's alignment ties exactly as the official code (slow)")
-    parser.add_argument("--tof-flow", default=DEFAULT_TOF_FLOW, choices=("dis", "tvl1", "raft", "none"),
-                        help=f"flow provider of tOF (default {DEFAULT_TOF_FLOW}), or 'none' to skip tOF")
-    parser.add_argument("--tof-raft-weights", default=None, metavar="FILE",
-                        help="local RAFT state-dict file for --tof-flow raft (nothing is downloaded)")
-    parser.add_argument("--psnr-crop-border", type=int, default=0, help="pixels cropped from each side before PSNR (superres)")
-    parser.add_argument("--workers", type=int, default=0,
-                        help="processes that compute T, the slowest metric (default 0: none; same values)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_arguments(parser, EvaluateConfig)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; returns the exit status (0 success, 2 bad input or options)."""
+    """Command-line entry point; returns the exit status (0 success, 2 bad input or options, 130 Ctrl-C)."""
     args = _parser().parse_args(argv)
-    try:
-        config = EvaluateConfig(
-            checkpoint=args.checkpoint, output_dir=args.output_dir, data=args.data, davis_root=args.davis_root,
-            split=args.split, frame_size=tuple(args.frame_size) if args.frame_size else None,
-            max_videos=args.max_videos, max_frames=args.max_frames, device=args.device, t_protocol=args.t_protocol,
-            exact_ties=args.exact_ties, tof_flow=args.tof_flow, tof_raft_weights=args.tof_raft_weights, psnr_crop_border=args.psnr_crop_border,
-            workers=args.workers, progress=not args.quiet,
-        )
-        import v2vcore
-        from v2v.inference import resolve_device
 
-        v2vcore.check_device(resolve_device(config.device))  # before any heavy work
+    def work() -> int:
+        config = from_arguments(EvaluateConfig, args)
+        require_kernels(resolve_device(config.device))  # before any heavy work
         report = evaluate(config)
-    except RuntimeError as error:  # check_device: no kernels for the device
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except (FileNotFoundError, ValueError, ImportError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(format_markdown(report))
-    print(f"wrote {report['output_dir']}/eval.json and eval.md")
-    return 0
+        print(format_markdown(report))
+        print(f"wrote {report['output_dir']}/eval.json and eval.md")
+        return 0
+
+    return run_command(work)
 
 
 if __name__ == "__main__":

@@ -1,17 +1,17 @@
 """Translate a video file or a folder of frames with a trained generator: ``python -m v2v.translate``.
 
-The video is streamed: each frame is read, converted to the input of the task the checkpoint's
-config names (RGB for segmentation, luma for colorization, bicubic /2 then x2 for
-super-resolution; :meth:`v2v.data.Task.input`), translated by ``generator.step`` with the
-recurrent state of the previous frame (:class:`v2v.inference.StreamingTranslator`), shown as the
-task shows outputs (:meth:`v2v.data.Task.display`) and written before the next one is read, so any
-length and any resolution run in constant memory. A detected scene cut (:mod:`v2v.scene_cuts`)
-resets the state, so one shot does not smear into the next.
+The video is streamed (:func:`v2v.inference.stream_translate`): each frame is read, converted to the
+input of the task the checkpoint's config names (RGB for segmentation, luma for colorization,
+bicubic /2 then x2 for super-resolution; :meth:`v2v.tasks.Task.input`), translated by
+``generator.step`` with the recurrent state of the previous frame, shown as the task shows outputs
+(:meth:`v2v.tasks.Task.display`) and written before the next one is read, so any length and any
+resolution run in constant memory. A detected scene cut (:mod:`v2v.scene_cuts`) resets the state,
+so one shot does not smear into the next.
 
 The output keeps the input's frame rate and, for video files, its audio (carried across by
-``v2v.data.video_io.VideoWriter``). It is written under a temporary name and renamed into place
-only when every frame has been written: a failed or interrupted run leaves nothing under the
-requested name (an existing output is replaced only on success).
+:class:`v2v.data.VideoWriter`). It is written under a temporary name and renamed into place only
+when every frame has been written: a failed or interrupted run leaves nothing under the requested
+name (an existing output is replaced only on success).
 
 Example::
 
@@ -23,59 +23,71 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
-import numpy as np
 import torch
+from tqdm import tqdm
 
+from v2v.config_engine import Checked, add_arguments, from_arguments, require
+from v2v.data.video_io import VIDEO_EXTENSIONS, frame_to_uint8, open_video_reader
+from v2v.data.video_writer import VideoWriter
+from v2v.flow import DEFAULT_FLOW_PROVIDER, FlowConfig
+from v2v.frames import to_unit_range
+from v2v.inference import stream_translate
+from v2v.models import read_generator
+from v2v.runtime import CommandFailed, command_name, require_kernels, resolve_device, resolve_precision, run_command
 from v2v.scene_cuts import DEFAULT_THRESHOLD
+from v2v.scoring import DEFAULT_PROTOCOL, StreamScorer, format_report
+from v2v.tasks import get_task
 
 __all__ = ["TranslateConfig", "TranslateResult", "translate", "main"]
 
 
 @dataclass
-class TranslateConfig:
-    """Options of one translation run.
-
-    Attributes:
-        checkpoint: run directory (its newest checkpoint) or checkpoint file.
-        input: video file or folder of PNG/JPEG frames.
-        output: ``.mp4`` (or another video extension) for a video file, any other path for a PNG folder.
-        side_by_side: write ``model input | output`` side by side.
-        scene_cut_threshold: threshold of :class:`v2v.scene_cuts.SceneCutDetector`; None disables
-            cut detection (the state then runs through the whole video).
-        fps: frame rate of a frame-folder input (default 25; a video file keeps its own).
-        device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
-        max_frames: translate only the first frames (None: all).
-        overwrite: replace an existing output (on success only).
-        progress: show a progress bar.
-        precision: ``"fp32"``, or ``"bf16"`` to run the generator under bfloat16 autocast (CUDA).
-        score: also score the written video's temporal consistency against the input while
-            streaming (``v2v.score``'s default protocol: DIS flows of the input, through the default
-            flow cache, ``FlowConfig.cache_dir = "auto"``); the numbers land in :attr:`TranslateResult.scores`.
-    """
+class TranslateConfig(Checked):
+    """Options of one translation run."""
 
     checkpoint: str
+    """Run directory (its newest checkpoint), checkpoint ``.pt`` file or ``generator.safetensors``."""
     input: str
+    """Input video file (``.mp4``, ``.mov``, ``.mkv``, ...) or folder of PNG/JPEG frames."""
     output: str
+    """Output ``.mp4`` (or another video extension) for a video file, any other path for a folder of PNG frames."""
     side_by_side: bool = False
-    scene_cut_threshold: float | None = DEFAULT_THRESHOLD
+    """Write ``model input | output`` side by side."""
+    scene_cuts: bool = True
+    """Reset the recurrent state at detected scene cuts (:mod:`v2v.scene_cuts`)."""
+    scene_cut_threshold: float = DEFAULT_THRESHOLD
+    """Mean absolute luma-thumbnail difference in (0, 1] above which a frame starts a new shot."""
     fps: float | None = None
+    """Frame rate of a frame-folder input (default 25); a video file keeps its own."""
     device: str = "auto"
+    """Where the generator runs: auto (CUDA when available, else the CPU), cpu, cuda or cuda:N."""
     max_frames: int | None = None
+    """Translate only the first N frames (default: all)."""
     overwrite: bool = False
-    progress: bool = True
-    precision: str = "fp32"
+    """Replace an existing output (only once the run succeeds)."""
+    progress: bool = field(default=True, metadata={"flag": "--quiet"})
+    """Show a progress bar (``--quiet``: none)."""
+    precision: str = field(default="fp32", metadata={"choices": ("fp32", "bf16")})
+    """fp32, or bf16 autocast for the generator (fastest on recent GPUs)."""
     score: bool = False
+    """Also print the written video's temporal consistency against the input (``python -m v2v.score``'s
+    default protocol: DIS flows of the input through the default flow cache, computed while streaming)."""
+
+    def check(self) -> None:
+        require(self.max_frames is None or self.max_frames >= 1, "max_frames", f"must be >= 1, got {self.max_frames}")
+        require(self.fps is None or self.fps > 0, "fps", f"must be > 0, got {self.fps}")
+        require(0 < self.scene_cut_threshold <= 1, "scene_cut_threshold", f"must be in (0, 1], got {self.scene_cut_threshold}")
 
 
 @dataclass
 class TranslateResult:
     """What a run wrote: the output path, frame count, frame rate, cut positions and speed.
 
-    ``scores`` is the report of :meth:`v2v.score.StreamScorer.report` when the run was asked to
+    ``scores`` is the report of :meth:`v2v.scoring.StreamScorer.report` when the run was asked to
     score (``TranslateConfig.score``), else None.
     """
 
@@ -97,19 +109,11 @@ def _check_paths(config: TranslateConfig) -> tuple[Path, Path]:
         raise ValueError(f"--output {destination} is the input itself; choose another path")
     if destination.exists() and not config.overwrite:
         raise FileExistsError(f"--output {destination} exists; pass --overwrite to replace it")
-    if config.max_frames is not None and config.max_frames < 1:
-        raise ValueError(f"--max-frames must be >= 1, got {config.max_frames}")
-    if config.precision not in ("fp32", "bf16"):
-        raise ValueError(f"--precision must be fp32 or bf16, got {config.precision!r}")
+    if not destination.parent.is_dir():
+        raise FileNotFoundError(f"--output {destination}: the folder {destination.parent} does not exist")
+    if source.is_file() and config.fps is not None:
+        raise ValueError("--fps applies to frame-folder inputs; a video file keeps its own frame rate")
     return source, destination
-
-
-def _frames(reader, max_frames: int | None) -> Iterator[np.ndarray]:
-    """The reader's uint8 ``[H, W, 3]`` frames, the first ``max_frames`` of them (None: all)."""
-    for index, image in enumerate(reader):
-        if max_frames is not None and index >= max_frames:
-            return
-        yield image
 
 
 def _as_rgb(frame: torch.Tensor) -> torch.Tensor:
@@ -124,136 +128,82 @@ def translate(config: TranslateConfig) -> TranslateResult:
         FileNotFoundError: missing input or checkpoint.
         FileExistsError: the output exists and ``overwrite`` is False.
         ValueError: unreadable or corrupt input or checkpoint, bad options.
+        CommandFailed: the video could not be encoded or written (nothing was left under its name).
     """
-    from tqdm import tqdm
-
-    from v2v.data import get_task, to_unit_range
-    from v2v.data.video_io import VIDEO_EXTENSIONS, VideoWriter, open_video_reader
-    from v2v.inference import StreamingTranslator, resolve_device
-    from v2v.models import load_generator
-    from v2v.scene_cuts import SceneCutDetector
-
     source, destination = _check_paths(config)
     device = resolve_device(config.device)
-    generator, run_config = load_generator(config.checkpoint, map_location=device)
-    task = get_task(run_config.task)
-    is_video_file = source.is_file()
-    reader = open_video_reader(source, fps=None if is_video_file else config.fps)
-    if is_video_file and config.fps is not None:
-        raise ValueError("--fps applies to frame-folder inputs; a video file keeps its own frame rate")
-    audio_from = None
-    if is_video_file and destination.suffix.lower() in VIDEO_EXTENSIONS and reader.audio_stream_info:
-        audio_from = source
-    detector = SceneCutDetector(config.scene_cut_threshold) if config.scene_cut_threshold is not None else None
-    total = reader.num_frames
-    if total is not None and config.max_frames is not None:
-        total = min(total, config.max_frames)
-    autocast = torch.bfloat16 if config.precision == "bf16" else None
-    translator = StreamingTranslator(generator, device, autocast)
+    loaded = read_generator(config.checkpoint, map_location=device)
+    task_name = loaded.config.task
+    reader = open_video_reader(source, fps=None if source.is_file() else config.fps)
+    audio_from = source if source.is_file() and destination.suffix.lower() in VIDEO_EXTENSIONS and reader.audio_stream_info else None
+    total = reader.num_frames if config.max_frames is None else min(reader.num_frames or config.max_frames, config.max_frames)
     scorer = None
     if config.score:
-        from v2v.data.video_io import frame_to_uint8
-        from v2v.flow import DEFAULT_FLOW_PROVIDER, FlowConfig
-        from v2v.score import DEFAULT_PROTOCOL, StreamScorer
-
         flow_config = FlowConfig(provider=DEFAULT_FLOW_PROVIDER)
         scorer = StreamScorer(DEFAULT_PROTOCOL, flow_config.build_provider(has_exact_flow=False), flow_config.build_cache())
 
     started = time.perf_counter()
-    written = 0
-    bar = tqdm(total=total, unit="frame", desc=f"translate ({task.name})", disable=not config.progress, file=sys.stderr)
-    with VideoWriter(destination, fps=reader.fps, audio_from=audio_from, overwrite=config.overwrite) as writer:
-        # One frame at a time, in order: read, detect a cut, translate, write.
-        for image in _frames(reader, config.max_frames):
-            new_shot = detector.update(image) if detector is not None else False
-            model_input = task.input(torch.from_numpy(image).permute(2, 0, 1))
-            frame = task.display(translator.step(model_input, new_shot))
-            if scorer is not None:  # the output as the writer stores it (8-bit, before side-by-side)
-                scorer.update([frame_to_uint8(frame)], image)
-            if config.side_by_side:
-                frame = torch.cat([_as_rgb(to_unit_range(model_input).clamp(0, 1)), _as_rgb(frame)], dim=2)
-            writer.write(frame)
-            written += 1
-            bar.update(1)
-        if written == 0:
-            raise ValueError(f"--input {source} has no frames to translate")
-    bar.close()
+    written, cuts = 0, []
+    frames = islice(reader, config.max_frames)
+    translated = stream_translate(
+        loaded.generator, get_task(task_name), frames, device,
+        scene_cut_threshold=config.scene_cut_threshold if config.scene_cuts else None,
+        autocast=resolve_precision(config.precision, device),
+    )
+    bar = tqdm(total=total, unit="frame", desc=f"translate ({task_name})", disable=not config.progress, file=sys.stderr)
+    try:
+        with VideoWriter(destination, fps=reader.fps, audio_from=audio_from, overwrite=config.overwrite) as writer:
+            for frame in translated:
+                if frame.new_shot:
+                    cuts.append(written)
+                if scorer is not None:  # the output as the writer stores it (8-bit, before side-by-side)
+                    scorer.update([frame_to_uint8(frame.output)], frame.image)
+                shown = frame.output
+                if config.side_by_side:
+                    shown = torch.cat([_as_rgb(to_unit_range(frame.model_input).clamp(0, 1)), _as_rgb(shown)], dim=2)
+                writer.write(shown)
+                written += 1
+                bar.update(1)
+            if written == 0:
+                raise ValueError(f"--input {source} has no frames to translate")
+    except (OSError, RuntimeError) as error:  # a disk or encoder failure: the writer discarded its output
+        raise CommandFailed(f"translation failed, nothing was written to {destination}: {error}") from error
+    finally:
+        bar.close()
     elapsed = time.perf_counter() - started
     scores = scorer.report([str(destination)], str(source)) if scorer is not None else None
-    return TranslateResult(destination, written, reader.fps, list(detector.cuts) if detector else [], elapsed,
-                           audio_from is not None, scores)
+    return TranslateResult(destination, written, reader.fps, cuts, elapsed, audio_from is not None, scores)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m v2v.translate",
+        prog=command_name("v2v.translate"),
         description="Translate a video file or a folder of frames with a trained v2v generator, frame by frame "
         "(constant memory). The task's input transform is applied automatically; the output keeps the input's "
         "frame rate and audio; scene cuts reset the recurrent state.",
     )
-    parser.add_argument("--checkpoint", required=True, help="run directory (newest checkpoint) or checkpoint .pt file")
-    parser.add_argument("--input", required=True, help="input video file (.mp4, .mov, .mkv, ...) or folder of PNG/JPEG frames")
-    parser.add_argument("--output", required=True, help="output .mp4 (or other video extension) or a folder for PNG frames")
-    parser.add_argument("--side-by-side", action="store_true", help="write 'model input | output' side by side")
-    parser.add_argument("--scene-cut-threshold", type=float, default=DEFAULT_THRESHOLD,
-                        help="mean absolute luma-thumbnail difference in [0, 1] above which a frame starts a new shot "
-                        f"and the recurrent state is reset (default {DEFAULT_THRESHOLD}; see v2v/scene_cuts.py)")
-    parser.add_argument("--no-scene-cuts", action="store_true", help="never reset the recurrent state")
-    parser.add_argument("--fps", type=float, default=None, help="frame rate of a frame-folder input (default 25)")
-    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
-    parser.add_argument("--max-frames", type=int, default=None, help="translate only the first N frames")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing output (only once the run succeeds)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
-                        help="fp32 (default), or bf16 autocast for the generator (fastest on recent GPUs)")
-    parser.add_argument("--score", action="store_true",
-                        help="also print the written video's temporal consistency against the input (python -m v2v.score's "
-                        "default protocol, computed while streaming)")
+    add_arguments(parser, TranslateConfig)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; returns the exit status (0 success, 2 bad input or options, 1 other failure)."""
+    """Command-line entry point; returns the exit status (0 success, 2 bad input or options, 1 a
+    failed write, 130 Ctrl-C)."""
     args = _parser().parse_args(argv)
-    config = TranslateConfig(
-        checkpoint=args.checkpoint,
-        input=args.input,
-        output=args.output,
-        side_by_side=args.side_by_side,
-        scene_cut_threshold=None if args.no_scene_cuts else args.scene_cut_threshold,
-        fps=args.fps,
-        device=args.device,
-        max_frames=args.max_frames,
-        overwrite=args.overwrite,
-        progress=not args.quiet,
-        precision=args.precision,
-        score=args.score,
-    )
-    try:  # before any heavy work: the compiled op must have kernels for the device
-        import v2vcore
-        from v2v.inference import resolve_device
 
-        v2vcore.check_device(resolve_device(config.device))
-    except (RuntimeError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    try:
+    def work() -> int:
+        config = from_arguments(TranslateConfig, args)
+        require_kernels(resolve_device(config.device))  # before any heavy work
         result = translate(config)
-    except (FileNotFoundError, FileExistsError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except (OSError, RuntimeError) as error:  # e.g. a disk or encoder failure: the output was discarded
-        print(f"error: translation failed, nothing was written to {args.output}: {error}", file=sys.stderr)
-        return 1
-    speed = result.frames / result.seconds if result.seconds > 0 else float("inf")
-    cuts = f", scene cuts before frames {result.cuts}" if result.cuts else ""
-    audio = ", audio kept" if result.audio else ""
-    print(f"wrote {result.output}: {result.frames} frames at {result.fps:g} fps ({speed:.1f} frames/s{cuts}{audio})")
-    if result.scores is not None:
-        from v2v.score import format_table
+        speed = result.frames / result.seconds if result.seconds > 0 else float("inf")
+        cuts = f", scene cuts before frames {result.cuts}" if result.cuts else ""
+        audio = ", audio kept" if result.audio else ""
+        print(f"wrote {result.output}: {result.frames} frames at {result.fps:g} fps ({speed:.1f} frames/s{cuts}{audio})")
+        if result.scores is not None:
+            print(format_report(result.scores))
+        return 0
 
-        print(format_table(result.scores))
-    return 0
+    return run_command(work)
 
 
 if __name__ == "__main__":

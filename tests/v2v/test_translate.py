@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from v2v.data import get_task, task_input
-from v2v.data.video_io import VideoWriter, open_video_reader, read_video
+from v2v.data.video_io import open_video_reader, read_video
+from v2v.data.video_writer import VideoWriter
 from v2v.models import load_generator
+from v2v.tasks import get_task
 from v2v.translate import TranslateConfig, main, translate
 
 from _run_fixtures import make_run
@@ -74,7 +75,7 @@ def _expected_outputs(run: Path, frames: list[np.ndarray], shots: list[tuple[int
     expected = []
     with torch.no_grad():
         for start, stop in shots:
-            clip = task_input(rgb[start:stop], config.task)
+            clip = get_task(config.task).input(rgb[start:stop])
             for output in generator(clip.unsqueeze(0))[0]:
                 expected.append((get_task(config.task).display(output).permute(1, 2, 0).numpy() * 255).round())
     return expected
@@ -96,7 +97,7 @@ def test_without_scene_cuts_the_state_runs_across_the_cut(tmp_path, colorization
     frames = _shot(1, 15) + _shot(7, 4)
     source = _write_folder(tmp_path / "frames", frames)
     result = translate(TranslateConfig(str(colorization_run), str(source), str(tmp_path / "out"),
-                                       scene_cut_threshold=None, progress=False))
+                                       scene_cuts=False, progress=False))
     assert result.cuts == []
     written, _ = read_video(tmp_path / "out")
     written = (written.permute(0, 2, 3, 1).numpy() * 255).round()
@@ -188,5 +189,5 @@ def test_bf16_precision_runs_the_generator_under_autocast(tmp_path, colorization
     difference = (full - half).abs()
     assert difference.max() > 0, "bf16 autocast should change the last bits somewhere"
     assert difference.mean() < 0.02
-    with pytest.raises(ValueError, match="--precision must be fp32 or bf16"):
+    with pytest.raises(ValueError, match="precision: must be one of"):
         translate(TranslateConfig(str(colorization_run), str(source), str(tmp_path / "x"), precision="fp16"))

@@ -106,3 +106,25 @@ def test_reference_rejects_bad_shapes():
         reference.residual_error(video[:, :1], torch.zeros(1, 0, 2, 4, 5), torch.zeros(1, 0, 2, 4, 5))
     with pytest.raises(ValueError, match="padding must be"):
         reference.warp(video[:, 0], torch.zeros(1, 2, 4, 5), padding="reflection")
+
+
+def test_the_reference_is_a_drop_in_for_the_op():
+    """The same signatures (keyword-only options included) and the same refusal of non-finite flows."""
+    import inspect
+
+    import v2vcore
+
+    for name in ("residual_error", "warp", "consistency_mask"):
+        assert inspect.signature(getattr(reference, name)) == inspect.signature(getattr(v2vcore, name)), name
+    video = torch.rand(1, 3, 2, 4, 5)
+    flow = torch.zeros(1, 2, 2, 4, 5)
+    bad = flow.clone()
+    bad[0, 1, 0, 2, 3] = float("nan")
+    for module in (reference, v2vcore):
+        with pytest.raises(ValueError, match="NaN or Inf"):
+            module.residual_error(video, flow, bad)
+        with pytest.raises(ValueError, match="NaN or Inf"):
+            module.consistency_mask(bad, flow)
+        with pytest.raises(ValueError, match="NaN or Inf"):
+            module.warp(video[:, 0], bad[:, 1])
+        module.residual_error(video, flow, bad, check_flows=False)  # unchecked: accepted

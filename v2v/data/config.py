@@ -2,53 +2,30 @@
 
 from __future__ import annotations
 
-import dataclasses
+import typing
 from dataclasses import dataclass, field
+from typing import Literal
 
+from v2v.config_engine import Checked, require
 from v2v.flow.config import FlowConfig
 
 from .synthetic import SyntheticConfig
 
-__all__ = ["DataConfig", "DATA_SOURCES", "SYNTHETIC_SPLITS"]
+__all__ = ["DataConfig", "DATA_SOURCES", "SYNTHETIC_SPLITS", "DEFAULT_EVALUATION_SPLIT"]
 
-DATA_SOURCES = ("synthetic", "davis")
+DataSource = Literal["synthetic", "davis"]
+DATA_SOURCES: tuple[str, ...] = typing.get_args(DataSource)
+"""Where clips come from: the bundled synthetic clips with exact flow, or a DAVIS 2017 folder."""
+
 SYNTHETIC_SPLITS = ("train", "val", "test")
 
-
-def _size_or_none(name: str, value, allow_none: bool = True) -> tuple[int, int] | None:
-    if value is None:
-        if allow_none:
-            return None
-        raise ValueError(f"DataConfig.{name} must be a pair (H, W), got None")
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = (value, value)
-    if (not isinstance(value, (tuple, list)) or len(value) != 2
-            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)):
-        raise ValueError(f"DataConfig.{name} must be a pair of positive ints (H, W), got {value!r}")
-    return (int(value[0]), int(value[1]))
-
-
-def _positive_int(name: str, value, minimum: int = 1, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"DataConfig.{name} must be an int >= {minimum}{' or None' if allow_none else ''}, got {value!r}")
-
-
-def _nested(name: str, value, cls):
-    if isinstance(value, cls):
-        return value
-    if isinstance(value, dict):
-        try:
-            return cls(**value)
-        except TypeError as error:
-            known = [f.name for f in dataclasses.fields(cls)]
-            raise ValueError(f"DataConfig.{name}: {error}; known keys: {known}") from error
-    raise ValueError(f"DataConfig.{name} must be a {cls.__name__} or a dict, got {type(value).__name__}")
+DEFAULT_EVALUATION_SPLIT = {"synthetic": "test", "davis": "val"}
+"""The split each data source is evaluated on unless told otherwise (DAVIS 2017 publishes no test
+annotations, so its ``val`` list is the test set of the paper's experiments)."""
 
 
 @dataclass
-class DataConfig:
+class DataConfig(Checked):
     """Everything that decides which clips a run trains and evaluates on.
 
     Attributes:
@@ -74,7 +51,7 @@ class DataConfig:
         flow: flow provider and cache.
     """
 
-    source: str = "synthetic"
+    source: DataSource = "synthetic"
     root: str | None = None
     seed: int = 0
     frame_size: tuple[int, int] | None = (256, 256)
@@ -91,36 +68,31 @@ class DataConfig:
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     flow: FlowConfig = field(default_factory=FlowConfig)
 
-    def __post_init__(self) -> None:
-        if self.source not in DATA_SOURCES:
-            raise ValueError(f"DataConfig.source must be one of {DATA_SOURCES}, got {self.source!r}")
-        if self.source == "davis" and not self.root:
-            raise ValueError("DataConfig.root must name the DAVIS folder when source='davis'")
-        if self.root is not None and not isinstance(self.root, str):
-            raise ValueError(f"DataConfig.root must be a path string or None, got {self.root!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"DataConfig.seed must be a non-negative int, got {self.seed!r}")
-        self.frame_size = _size_or_none("frame_size", self.frame_size, allow_none=self.source == "davis")
-        self.crop_size = _size_or_none("crop_size", self.crop_size)
-        if self.frame_size is not None and self.source == "synthetic" and min(self.frame_size) < 16:
-            raise ValueError(f"DataConfig.frame_size must be at least 16x16 for synthetic clips, got {self.frame_size}")
-        if self.crop_size is not None and self.frame_size is not None and (
-            self.crop_size[0] > self.frame_size[0] or self.crop_size[1] > self.frame_size[1]
-        ):
-            raise ValueError(f"DataConfig.crop_size {self.crop_size} is larger than frame_size {self.frame_size}")
-        if not isinstance(self.hflip, bool):
-            raise ValueError(f"DataConfig.hflip must be true or false, got {self.hflip!r}")
-        _positive_int("clip_length", self.clip_length, minimum=2)
-        _positive_int("clip_stride", self.clip_stride, allow_none=True)
-        _positive_int("eval_max_frames", self.eval_max_frames, minimum=2, allow_none=True)
-        _positive_int("num_train_sequences", self.num_train_sequences)
-        _positive_int("num_val_sequences", self.num_val_sequences)
-        _positive_int("eval_clip_length", self.eval_clip_length, minimum=2)
-        if self.materialize_dir is not None and (not isinstance(self.materialize_dir, str) or not self.materialize_dir):
-            raise ValueError(f"DataConfig.materialize_dir must be a path or None, got {self.materialize_dir!r}")
-        if not isinstance(self.davis_resolution, str) or not self.davis_resolution:
-            raise ValueError(f"DataConfig.davis_resolution must be a folder name, got {self.davis_resolution!r}")
-        self.synthetic = _nested("synthetic", self.synthetic, SyntheticConfig)
-        self.flow = _nested("flow", self.flow, FlowConfig)
-        if self.source == "davis" and self.flow.provider == "exact":
-            raise ValueError("DataConfig.flow.provider='exact' is only available for source='synthetic'")
+    @property
+    def has_exact_flow(self) -> bool:
+        """Whether the clips come with exact flow (the synthetic ones); other sources estimate it."""
+        return self.source == "synthetic"
+
+    def check(self) -> None:
+        synthetic = self.source == "synthetic"
+        require(synthetic or bool(self.root), "root", f"must name the folder of data.source={self.source}")
+        require(self.seed >= 0, "seed", f"must be >= 0, got {self.seed}")
+        require(self.frame_size is not None or not synthetic, "frame_size",
+                "must be a pair (H, W) for synthetic clips (null keeps the native size of real footage)")
+        for key in ("frame_size", "crop_size"):
+            size = getattr(self, key)
+            require(size is None or min(size) > 0, key, f"must be a pair of positive sizes (H, W), got {size}")
+        if synthetic:
+            require(min(self.frame_size) >= 16, "frame_size", f"must be at least 16x16 for synthetic clips, got {self.frame_size}")
+        if self.crop_size is not None and self.frame_size is not None:
+            require(self.crop_size[0] <= self.frame_size[0] and self.crop_size[1] <= self.frame_size[1], "crop_size",
+                    f"{self.crop_size} is larger than frame_size {self.frame_size}")
+        for key, minimum in (("clip_length", 2), ("num_train_sequences", 1), ("num_val_sequences", 1), ("eval_clip_length", 2)):
+            require(getattr(self, key) >= minimum, key, f"must be >= {minimum}, got {getattr(self, key)}")
+        for key, minimum in (("clip_stride", 1), ("eval_max_frames", 2)):
+            value = getattr(self, key)
+            require(value is None or value >= minimum, key, f"must be >= {minimum} or null, got {value}")
+        require(self.materialize_dir is None or bool(self.materialize_dir), "materialize_dir", "must be a path or null")
+        require(bool(self.davis_resolution), "davis_resolution", "must name a resolution folder, e.g. 480p")
+        require(synthetic or self.flow.provider != "exact", "flow.provider",
+                f"'exact' is only available for synthetic clips, not data.source={self.source}")

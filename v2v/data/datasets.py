@@ -26,22 +26,20 @@ import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+from tqdm import tqdm
 
 from v2v.flow import DEFAULT_FLOW_PROVIDER, ExactFlowProvider, FlowCache, FlowProvider, make_flow_provider
 from v2v.flow.storage import CorruptEntryError, load_tensors_checked, save_tensors_atomic
+from v2v.frames import to_unit_range
+from v2v.tasks import get_task
 
 from .augment import random_crop_flip
 from .config import SYNTHETIC_SPLITS, DataConfig
 from .davis import DavisSequence, read_annotation, scan_davis
 from .synthetic import SyntheticConfig, synthetic_clip
-from .tasks import get_task, make_task_pair, to_unit_range
 from .video_io import read_image
 
-__all__ = ["DEFAULT_EVALUATION_SPLIT", "SyntheticVideoDataset", "DavisVideoDataset", "build_dataset", "precompute_flows"]
-
-DEFAULT_EVALUATION_SPLIT = {"synthetic": "test", "davis": "val"}
-"""The split each data source is evaluated on unless told otherwise (DAVIS 2017 publishes no test
-annotations, so its ``val`` list is the test set of the paper's experiments)."""
+__all__ = ["SyntheticVideoDataset", "DavisVideoDataset", "build_dataset"]
 
 _SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
 
@@ -73,7 +71,7 @@ def _assemble(
     sequence: str,
     start: int,
 ) -> dict:
-    task_in, task_out = make_task_pair(frames, masks, task)
+    task_in, task_out = get_task(task).pair(frames, masks)
     flow_fwd, flow_bwd = _input_flows(task_in, provider, cache, exact)
     sample = {"input": task_in, "target": task_out, "flow_fwd": flow_fwd.float(), "flow_bwd": flow_bwd.float()}
     if crop_size is not None or hflip:
@@ -183,18 +181,13 @@ class SyntheticVideoDataset(Dataset):
         """Generate and store every clip of the split (requires ``materialize_dir``)."""
         if self.materialize_dir is None:
             raise ValueError("materialize() needs materialize_dir")
-        indices = range(self.num_sequences)
-        if progress:
-            from tqdm import tqdm
-
-            indices = tqdm(indices, desc=f"synthetic {self.split}")
-        for index in indices:
+        for index in tqdm(range(self.num_sequences), desc=f"synthetic {self.split}", disable=not progress):
             self.clip(index)
 
     def flows(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Input-video flows of clip ``index`` before augmentation (computes and caches them)."""
         clip = self.clip(index)
-        task_in, _ = make_task_pair(clip["frames"], clip["masks"], self.task)
+        task_in = get_task(self.task).input(clip["frames"])
         return _input_flows(task_in, self.flow_provider, self.flow_cache, (clip["flow_fwd"], clip["flow_bwd"]))
 
     def __getitem__(self, index: int) -> dict:
@@ -330,7 +323,7 @@ class DavisVideoDataset(Dataset):
     def flows(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Input-video flows of item ``index`` before augmentation (computes and caches them)."""
         frames, masks, _, _ = self.load(index)
-        task_in, _ = make_task_pair(frames, masks, self.task)
+        task_in = get_task(self.task).input(frames)
         return _input_flows(task_in, self.flow_provider, self.flow_cache, None)
 
     def __getitem__(self, index: int) -> dict:
@@ -355,8 +348,7 @@ def build_dataset(config: DataConfig, split: str, task: str) -> SyntheticVideoDa
         raise TypeError(f"config must be a DataConfig, got {type(config).__name__}")
     get_task(task)  # an unknown task fails before any data is touched
     training = split == "train"
-    has_exact = config.source == "synthetic"
-    provider = config.flow.build_provider(has_exact_flow=has_exact)
+    provider = config.flow.build_provider(has_exact_flow=config.has_exact_flow)
     cache = None if isinstance(provider, ExactFlowProvider) else config.flow.build_cache()
     crop = config.crop_size if training else None
     hflip = config.hflip and training
@@ -376,14 +368,3 @@ def build_dataset(config: DataConfig, split: str, task: str) -> SyntheticVideoDa
         frame_size=config.frame_size, crop_size=crop, hflip=hflip,
         flow_provider=provider, flow_cache=cache,
     )
-
-
-def precompute_flows(dataset: SyntheticVideoDataset | DavisVideoDataset, progress: bool = True) -> None:
-    """Compute and cache the flows of every item once (e.g. before a multi-worker training run)."""
-    indices = range(len(dataset))
-    if progress:
-        from tqdm import tqdm
-
-        indices = tqdm(indices, desc="flows")
-    for index in indices:
-        dataset.flows(index)

@@ -18,9 +18,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from PIL import Image
+
+from v2v.frames import to_uint8
 
 from .video_io import list_frame_files
 
@@ -224,13 +227,11 @@ def write_davis_layout(
     Returns:
         The root path.
     """
-    import cv2
-
     root = Path(root)
     for name, (frames, labels) in sequences.items():
         frame_folder = root / "JPEGImages" / resolution / name
         frame_folder.mkdir(parents=True, exist_ok=True)
-        data = frames if frames.dtype == torch.uint8 else (frames.clamp(0, 1) * 255).round().to(torch.uint8)
+        data = to_uint8(frames)
         for index, frame in enumerate(data.permute(0, 2, 3, 1).numpy()):
             path = frame_folder / f"{index:05d}.jpg"
             if not cv2.imwrite(str(path), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality]):

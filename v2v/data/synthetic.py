@@ -36,6 +36,8 @@ import cv2
 import numpy as np
 import torch
 
+from v2v.config_engine import Checked, require
+
 __all__ = [
     "PHOTO_NAMES",
     "GRAY_TEXTURE_NAMES",
@@ -80,7 +82,7 @@ _MAX_OBJECTS = 64
 
 
 @dataclass
-class SyntheticConfig:
+class SyntheticConfig(Checked):
     """Parameters of the synthetic clips (the keyword options of :func:`synthetic_clip`).
 
     Speeds are peak values per frame, in frame pixels; rotations in degrees per frame; zooms are
@@ -124,49 +126,20 @@ class SyntheticConfig:
     max_period: float = 120.0
     max_background_match: float = 1.0
 
-    def __post_init__(self) -> None:
-        self.num_objects = _int_range("num_objects", self.num_objects, minimum=0)
-        if self.num_objects[1] > _MAX_OBJECTS:
-            raise ValueError(f"SyntheticConfig.num_objects allows at most {_MAX_OBJECTS} objects, got {self.num_objects}")
-        self.object_size = _float_range("object_size", self.object_size, low=1e-3, high=2.0)
+    def check(self) -> None:
+        low, high = self.num_objects
+        require(0 <= low <= high <= _MAX_OBJECTS, "num_objects", f"must satisfy 0 <= low <= high <= {_MAX_OBJECTS}, got {self.num_objects}")
+        low_size, high_size = self.object_size
+        require(1e-3 <= low_size <= high_size <= 2.0, "object_size", f"must satisfy 0.001 <= low <= high <= 2, got {self.object_size}")
         for name in ("camera_speed", "camera_rotation", "camera_zoom", "object_speed",
                      "object_rotation", "object_zoom", "soft_edge", "texture_sigma"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"SyntheticConfig.{name} must be a finite number >= 0, got {value!r}")
-            setattr(self, name, float(value))
-        if self.camera_zoom >= 0.5 or self.object_zoom >= 0.5:
-            raise ValueError("SyntheticConfig.camera_zoom and object_zoom must be < 0.5 (relative per frame)")
-        match = self.max_background_match
-        if isinstance(match, bool) or not isinstance(match, (int, float)) or not 0.0 <= match <= 1.0:
-            raise ValueError(f"SyntheticConfig.max_background_match must be a number in [0, 1], got {match!r}")
-        self.max_background_match = float(match)
-        if not (0 < self.min_period <= self.max_period):
-            raise ValueError(
-                f"SyntheticConfig needs 0 < min_period <= max_period, got {self.min_period}, {self.max_period}"
-            )
-
-
-def _int_range(name: str, value, minimum: int) -> tuple[int, int]:
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = (value, value)
-    if not isinstance(value, (tuple, list)) or len(value) != 2 or not all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
-    ):
-        raise ValueError(f"{name} must be an int or a pair of ints (low, high), got {value!r}")
-    low, high = value
-    if low < minimum or high < low:
-        raise ValueError(f"{name} must satisfy {minimum} <= low <= high, got {value!r}")
-    return (low, high)
-
-
-def _float_range(name: str, value, low: float, high: float) -> tuple[float, float]:
-    if not isinstance(value, (tuple, list)) or len(value) != 2:
-        raise ValueError(f"{name} must be a pair (low, high), got {value!r}")
-    a, b = (float(v) for v in value)
-    if not (low <= a <= b <= high):
-        raise ValueError(f"{name} must satisfy {low} <= low <= high <= {high}, got {value!r}")
-    return (a, b)
+            require(math.isfinite(value) and value >= 0, name, f"must be a finite number >= 0, got {value!r}")
+        for name in ("camera_zoom", "object_zoom"):
+            require(getattr(self, name) < 0.5, name, f"must be < 0.5 (relative per frame), got {getattr(self, name)}")
+        require(0.0 <= self.max_background_match <= 1.0, "max_background_match", f"must be in [0, 1], got {self.max_background_match}")
+        require(0 < self.min_period <= self.max_period, "min_period",
+                f"must satisfy 0 < min_period <= max_period, got {self.min_period}, {self.max_period}")
 
 
 @functools.cache

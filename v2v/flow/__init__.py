@@ -9,6 +9,7 @@ from .cache import CACHE_FORMAT_VERSION, FlowCache
 from .config import FLOW_PROVIDER_CHOICES, FlowConfig
 from .providers import (
     DEFAULT_FLOW_PROVIDER,
+    ESTIMATORS,
     PROVIDERS,
     DISFlowProvider,
     ExactFlowProvider,
@@ -28,6 +29,7 @@ __all__ = [
     "TVL1FlowProvider",
     "RAFTFlowProvider",
     "PROVIDERS",
+    "ESTIMATORS",
     "DEFAULT_FLOW_PROVIDER",
     "make_flow_provider",
     "frames_to_numpy",

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from v2v.config_engine import Checked, ConfigError, require
 
 from .cache import STORAGE_DTYPES, FlowCache
 from .providers import (
@@ -36,7 +38,7 @@ def default_cache_dir() -> Path:
 
 
 @dataclass
-class FlowConfig:
+class FlowConfig(Checked):
     """Which flow provider a data set uses, its settings, and where flows are cached.
 
     Attributes:
@@ -57,36 +59,30 @@ class FlowConfig:
         raft_device: torch device for RAFT.
     """
 
-    provider: str = "auto"
+    provider: str = field(default="auto", metadata={"choices": FLOW_PROVIDER_CHOICES})
     cache_dir: str | None = "auto"
-    cache_dtype: str = "float32"
+    cache_dtype: str = field(default="float32", metadata={"choices": tuple(STORAGE_DTYPES)})
     # The settings' defaults are the provider classes' own.
-    dis_preset: str = DISFlowProvider.DEFAULT_PRESET
+    dis_preset: str = field(default=DISFlowProvider.DEFAULT_PRESET, metadata={"choices": DISFlowProvider.PRESETS})
     tvl1_attachment: float = TVL1FlowProvider.DEFAULT_ATTACHMENT
     tvl1_tightness: float = TVL1FlowProvider.DEFAULT_TIGHTNESS
     tvl1_num_warp: int = TVL1FlowProvider.DEFAULT_NUM_WARP
     tvl1_num_iter: int = TVL1FlowProvider.DEFAULT_NUM_ITER
     raft_weights: str | None = None
-    raft_model: str = RAFTFlowProvider.DEFAULT_MODEL
+    raft_model: str = field(default=RAFTFlowProvider.DEFAULT_MODEL, metadata={"choices": RAFTFlowProvider.MODELS})
     raft_iterations: int = RAFTFlowProvider.DEFAULT_ITERATIONS
     raft_device: str = RAFTFlowProvider.DEFAULT_DEVICE
 
-    def __post_init__(self) -> None:
-        if self.provider not in FLOW_PROVIDER_CHOICES:
-            raise ValueError(f"flow.provider must be one of {FLOW_PROVIDER_CHOICES}, got {self.provider!r}")
-        if self.cache_dir is not None and (not isinstance(self.cache_dir, str) or not self.cache_dir):
-            raise ValueError(f"flow.cache_dir must be auto, a non-empty path or None, got {self.cache_dir!r}")
-        if self.cache_dtype not in STORAGE_DTYPES:
-            raise ValueError(f"flow.cache_dtype must be one of {list(STORAGE_DTYPES)}, got {self.cache_dtype!r}")
-        if self.raft_weights is not None and (not isinstance(self.raft_weights, str) or not self.raft_weights):
-            raise ValueError(f"flow.raft_weights must be a path or None, got {self.raft_weights!r}")
-        # Settings are validated by the provider classes; build each once to fail early.
+    def check(self) -> None:
+        require(self.cache_dir is None or bool(self.cache_dir), "cache_dir", "must be auto, a non-empty path or null")
+        require(self.raft_weights is None or bool(self.raft_weights), "raft_weights", "must be a path or null")
+        require(self.raft_iterations >= 1, "raft_iterations", f"must be >= 1, got {self.raft_iterations}")
+        # The providers validate their own settings; build each once to fail early.
         for name in ("dis", "tvl1"):
-            make_flow_provider(name, **self.provider_settings(name))
-        if self.raft_model not in ("large", "small"):
-            raise ValueError(f"flow.raft_model must be 'large' or 'small', got {self.raft_model!r}")
-        if isinstance(self.raft_iterations, bool) or not isinstance(self.raft_iterations, int) or self.raft_iterations < 1:
-            raise ValueError(f"flow.raft_iterations must be an int >= 1, got {self.raft_iterations!r}")
+            try:
+                make_flow_provider(name, **self.provider_settings(name))
+            except ValueError as error:
+                raise ConfigError(f"{name}_*", str(error)) from None
 
     def resolve(self, has_exact_flow: bool) -> str:
         """The provider name ``"auto"`` stands for, given whether the data has exact flow."""

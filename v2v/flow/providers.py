@@ -32,6 +32,8 @@ import cv2
 import numpy as np
 import torch
 
+from v2v.frames import to_uint8
+
 __all__ = [
     "FlowProvider",
     "ExactFlowProvider",
@@ -39,6 +41,7 @@ __all__ = [
     "TVL1FlowProvider",
     "RAFTFlowProvider",
     "PROVIDERS",
+    "ESTIMATORS",
     "DEFAULT_FLOW_PROVIDER",
     "make_flow_provider",
     "frames_to_numpy",
@@ -214,6 +217,8 @@ class DISFlowProvider(FlowProvider):
 
     name = "dis"
     DEFAULT_PRESET = "medium"
+    PRESETS = tuple(_DIS_PRESETS)
+    """OpenCV's presets, fastest first."""
 
     def __init__(
         self,
@@ -262,7 +267,7 @@ class DISFlowProvider(FlowProvider):
         return dis
 
     def _prepare(self, frame: np.ndarray) -> np.ndarray:
-        return np.clip(np.rint(_luma(frame) * 255.0), 0, 255).astype(np.uint8)
+        return to_uint8(_luma(frame))
 
     def _pair_function(self):
         # One OpenCV object per call: it is neither picklable nor documented as thread-safe.
@@ -354,6 +359,8 @@ class RAFTFlowProvider(FlowProvider):
 
     name = "raft"
     DEFAULT_MODEL = "large"
+    MODELS = _RAFT_MODELS
+    """torchvision's two RAFT networks."""
     DEFAULT_ITERATIONS = 12
     DEFAULT_DEVICE = "cpu"
 
@@ -471,6 +478,10 @@ PROVIDERS: dict[str, type[FlowProvider]] = {
     "tvl1": TVL1FlowProvider,
     "raft": RAFTFlowProvider,
 }
+
+ESTIMATORS = tuple(name for name in PROVIDERS if name != "exact")
+"""The providers that estimate flow from frames (every one but ``exact``): what scoring, tOF and
+video data can use."""
 
 DEFAULT_FLOW_PROVIDER = "dis"
 """The estimator used where no provider is named and no exact flow exists: DAVIS folders and video

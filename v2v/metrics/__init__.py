@@ -4,13 +4,16 @@ Segmentation (DAVIS): :func:`region_similarity` (J), :func:`contour_accuracy` (F
 :func:`temporal_stability` (T, lower is better) and the per-sequence aggregates
 :func:`sequence_statistics` (mean, recall, decay). Colorization and super-resolution: :func:`psnr`.
 Temporal consistency of any output video: :func:`warping_error` (Lai et al. 2018, masked by the
-training's consistency mask) and :func:`tof` (TecoGAN).
+training's consistency mask) and :func:`tof` (TecoGAN). Streams, one frame at a time:
+:class:`ConsistencyScorer` (warping error, flicker, tOF) and :class:`MaskScorer` (J, F, T).
 """
 
+from .consistency import ConsistencyScorer
+from .davis import MaskScorer
 from .image import psnr, psnr_per_frame
 from .segmentation import BOUNDARY_THRESHOLD, boundary_map, contour_accuracy, region_similarity
 from .stability import pair_stability, temporal_stability, temporal_stability_pairs
-from .statistics import SequenceStatistics, decay, mean, recall, sequence_statistics
+from .statistics import SequenceStatistics, decay, mean, nanmean, recall, sequence_statistics
 from .temporal import tof, tof_per_pair, warping_error, warping_error_per_pair
 
 __all__ = [
@@ -26,10 +29,13 @@ __all__ = [
     "mean",
     "recall",
     "decay",
+    "nanmean",
     "psnr",
     "psnr_per_frame",
     "warping_error",
     "warping_error_per_pair",
     "tof",
     "tof_per_pair",
+    "ConsistencyScorer",
+    "MaskScorer",
 ]

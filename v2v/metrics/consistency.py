@@ -1,8 +1,8 @@
 """Per-pair temporal-consistency measures and a streaming scorer fed one frame at a time.
 
 This module holds the one implementation of the warping-error arithmetic: the whole-video
-functions of :mod:`v2v.metrics.temporal` (used by ``v2v.evaluate``), the streaming
-:class:`ConsistencyScorer` (used by ``python -m v2v.score`` and ``v2v.translate --score``) all call
+functions of :mod:`v2v.metrics.temporal` (clips scored by :mod:`v2v.scoring`) and the streaming
+:class:`ConsistencyScorer` (streams scored by :mod:`v2v.scoring`) both call
 :func:`pair_warping_errors` and :func:`flow_difference`.
 
 Two warp conventions exist, named by :data:`WARP_CONVENTIONS`:
@@ -60,7 +60,6 @@ __all__ = [
     "flow_difference",
     "mean_abs_difference",
     "ConsistencyScorer",
-    "MaskScorer",
 ]
 
 #: The two warp conventions of :func:`pair_warping_errors` (see the module docstring).
@@ -328,59 +327,3 @@ class ConsistencyScorer:
                 continue
             means[key] = float(np.mean(values)) if values else math.nan
         return means
-
-
-class MaskScorer:
-    """DAVIS measures of a mask video, fed one predicted mask and its ground truth at a time.
-
-    Per frame: J (:func:`v2v.metrics.region_similarity`) and F
-    (:func:`v2v.metrics.contour_accuracy`) against the target; per consecutive pair of predicted
-    masks: T (:func:`v2v.metrics.pair_stability`, unscaled). Each mask's contour is described
-    once, and only the previous one is kept.
-
-    Convention:
-        T of the video is ``5 x`` the NaN-skipping mean of the pairs (davis-matlab's scale), over
-        every consecutive pair of predictions (``v2v.evaluate --t-protocol consecutive``).
-    """
-
-    def __init__(self) -> None:
-        self._previous = None
-        self._has_previous = False
-        self.per_frame: dict[str, list[float]] = {"J": [], "F": []}
-        self.per_pair: dict[str, list[float]] = {"T": []}
-
-    def update(self, mask: np.ndarray, target: np.ndarray) -> dict[str, float]:
-        """Add the next predicted mask and its target (bool ``[H, W]``).
-
-        Returns:
-            ``{"J": ..., "F": ...}`` of the frame and, from the second frame on, ``"T"`` of the pair.
-        """
-        from .segmentation import contour_accuracy, region_similarity
-        from .stability import _pair_cost, describe_mask
-
-        values = {"J": float(region_similarity(mask, target)), "F": float(contour_accuracy(mask, target))}
-        descriptor = describe_mask(mask)
-        if self._has_previous:
-            values["T"] = _pair_cost(self._previous, descriptor)
-            self.per_pair["T"].append(values["T"])
-        self._previous, self._has_previous = descriptor, True
-        self.per_frame["J"].append(values["J"])
-        self.per_frame["F"].append(values["F"])
-        return values
-
-    def summary(self) -> dict[str, float]:
-        """``J``, ``J_recall``, ``J_decay``, ``F``, ``F_recall``, ``F_decay`` and ``T`` of the video so far."""
-        from .stability import VIDEO_SCALE
-        from .statistics import sequence_statistics
-
-        result: dict[str, float] = {}
-        for key in ("J", "F"):
-            if self.per_frame[key]:
-                stats = sequence_statistics(np.asarray(self.per_frame[key]))
-                result.update({key: stats.mean, f"{key}_recall": stats.recall, f"{key}_decay": stats.decay})
-            else:
-                result.update({key: math.nan, f"{key}_recall": math.nan, f"{key}_decay": math.nan})
-        pairs = np.asarray(self.per_pair["T"], dtype=np.float64)
-        finite = pairs[~np.isnan(pairs)]
-        result["T"] = float(VIDEO_SCALE * finite.mean()) if finite.size else math.nan
-        return result

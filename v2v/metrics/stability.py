@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from ._arrays import as_masks
+from .statistics import nanmean
 
 __all__ = [
     "temporal_stability",
@@ -720,6 +721,4 @@ def temporal_stability(
         ``scale`` x the NaN-skipping mean of the per-pair instabilities; NaN when no pair has a
         contour on both sides (including a one-frame video).
     """
-    values = temporal_stability_pairs(masks, first_target, exact_ties, executor)
-    finite = values[~np.isnan(values)]
-    return float(scale * finite.mean()) if finite.size else float("nan")
+    return scale * nanmean(temporal_stability_pairs(masks, first_target, exact_ties, executor))

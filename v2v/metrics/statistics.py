@@ -15,7 +15,7 @@ than 256 frames; this implementation does not wrap (identical results up to 256 
 
 from __future__ import annotations
 
-import warnings
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +23,7 @@ import numpy as np
 
 from ._arrays import to_numpy
 
-__all__ = ["SequenceStatistics", "sequence_statistics", "mean", "recall", "decay"]
+__all__ = ["SequenceStatistics", "sequence_statistics", "nanmean", "mean", "recall", "decay"]
 
 #: number of temporal bins of the decay statistic
 DECAY_BINS = 4
@@ -49,15 +49,17 @@ def _values(per_frame: Any) -> np.ndarray:
     return values
 
 
-def _nanmean(values: np.ndarray) -> float:
-    with warnings.catch_warnings():  # an all-NaN slice is a NaN result, not a warning
-        warnings.simplefilter("ignore", category=RuntimeWarning)
-        return float(np.nanmean(values))
+def nanmean(values: Any) -> float:
+    """The mean of ``values`` skipping NaN, NaN when nothing is left: the one NaN-skipping mean of
+    the package (a data set's mean over videos, a video's T over pairs, a sequence's J and F)."""
+    array = np.asarray(values, dtype=np.float64).ravel()
+    finite = array[~np.isnan(array)]
+    return float(finite.mean()) if finite.size else math.nan
 
 
 def mean(per_frame: Any) -> float:
     """NaN-skipping mean of per-frame scores ``[N]`` (NaN when every frame is NaN)."""
-    return _nanmean(_values(per_frame))
+    return nanmean(_values(per_frame))
 
 
 def recall(per_frame: Any, threshold: float = RECALL_THRESHOLD) -> float:
@@ -76,7 +78,7 @@ def decay(per_frame: Any, bins: int = DECAY_BINS) -> float:
     edges = (np.round(np.linspace(1, len(values), bins + 1) + 1e-10) - 1).astype(np.int64)
     first = values[edges[0] : edges[1] + 1]
     last = values[edges[bins - 1] : edges[bins] + 1]
-    return _nanmean(first) - _nanmean(last)
+    return nanmean(first) - nanmean(last)
 
 
 def sequence_statistics(per_frame: Any) -> SequenceStatistics:

@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from v2v.flow import DEFAULT_FLOW_PROVIDER, make_flow_provider
+
 from .consistency import flow_difference, pair_warping_errors
 
 __all__ = ["warping_error", "warping_error_per_pair", "tof", "tof_per_pair"]
@@ -114,8 +116,8 @@ def tof_per_pair(output: Any, target: Any, flow: Any = None, crop_border: int = 
         target: target video of the same shape.
         flow: the flow estimator, applied to both videos: a provider from :mod:`v2v.flow`
             (anything with ``compute(frames) -> (flow_fwd, flow_bwd)``) or a callable with the same
-            contract (returning the forward flows alone is accepted too). Default: OpenCV DIS
-            (``v2v.flow.make_flow_provider("dis")``).
+            contract (returning the forward flows alone is accepted too). Default: the default
+            provider (``v2v.flow.DEFAULT_FLOW_PROVIDER``, OpenCV DIS).
         crop_border: pixels removed from each side before averaging.
 
     Returns:
@@ -133,9 +135,7 @@ def tof_per_pair(output: Any, target: Any, flow: Any = None, crop_border: int = 
     if out.shape[0] < 2:
         return np.zeros(0, dtype=np.float64)
     if flow is None:
-        from v2v.flow import make_flow_provider  # imported lazily: the metrics need no flow stack otherwise
-
-        flow = make_flow_provider("dis")
+        flow = make_flow_provider(DEFAULT_FLOW_PROVIDER)
     out_flow = _forward_flows(flow, out, "output")
     tgt_flow = _forward_flows(flow, tgt, "target")
     return flow_difference(out_flow, tgt_flow, crop_border)

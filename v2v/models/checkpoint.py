@@ -40,7 +40,7 @@ import yaml
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from v2v.config import RunConfig, config_from_dict, resolve_config
+from v2v.config import RunConfig, run_config, with_stated_defaults
 from v2v.fileio import atomic_path, atomic_write_text
 
 from .factory import build_generator
@@ -58,7 +58,6 @@ __all__ = [
     "list_checkpoints",
     "find_checkpoint",
     "read_checkpoint",
-    "with_stated_defaults",
     "new_checkpoint",
     "save_checkpoint",
     "prune_checkpoints",
@@ -158,31 +157,6 @@ def prune_checkpoints(run_dir: str | os.PathLike, keep: int) -> list[Path]:
     return removed
 
 
-def with_stated_defaults(config_values: dict[str, Any]) -> dict[str, Any]:
-    """A stored config (a checkpoint's, or a run's ``config.yaml``) with the keys that did not
-    exist when it was written stated as the code that wrote it behaved: ``model.residual`` false
-    (tanh generators; ``null`` would now resolve to the task's choice),
-    ``model.temporal_channel_norm`` equal to ``model.norm`` (both discriminator channels were
-    normalised alike), ``loss.temporal_gan_weight`` 1.0 and ``data.synthetic.max_background_match``
-    1.0 (every object accepted)."""
-    stated = dict(config_values)
-    model = config_values.get("model")
-    if isinstance(model, dict):
-        model = dict(model)
-        model.setdefault("residual", False)
-        model.setdefault("temporal_channel_norm", model.get("norm", "batch"))
-        stated["model"] = model
-    loss = config_values.get("loss")
-    if isinstance(loss, dict):
-        stated["loss"] = {"temporal_gan_weight": 1.0, **loss}
-    data = config_values.get("data")
-    if isinstance(data, dict) and isinstance(data.get("synthetic"), dict):
-        synthetic = dict(data["synthetic"])
-        synthetic.setdefault("max_background_match", 1.0)
-        stated["data"] = {**data, "synthetic": synthetic}
-    return stated
-
-
 def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a checkpoint dict with ``weights_only=True`` and check its format.
 
@@ -206,7 +180,7 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     elif version != CHECKPOINT_VERSION:
         raise ValueError(f"{file} has checkpoint version {version}, this v2v reads 1 and {CHECKPOINT_VERSION}")
     if isinstance(state.get("config"), dict):
-        state = {**state, "config": with_stated_defaults(state["config"])}
+        state = {**state, "config": with_stated_defaults(state["config"])}  # written by older code: migrated
     return state
 
 
@@ -351,7 +325,7 @@ def read_generator(path: str | os.PathLike, map_location: str | torch.device = "
     else:
         checkpoint = read_checkpoint(file, map_location)
         state, config_values, step = checkpoint["generator"], checkpoint["config"], checkpoint["step"]
-    config = resolve_config(config_from_dict(RunConfig, with_stated_defaults(config_values)))
+    config = run_config(with_stated_defaults(config_values))
     generator = build_generator(config.model, config.task, config.setting_switches)
     try:
         generator.load_state_dict(state)

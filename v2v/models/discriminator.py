@@ -100,10 +100,10 @@ class TwoChannelDiscriminator(nn.Module):
         out_channels: int,
         *,
         temporal: bool,
-        channels: int = 64,
-        max_channels: int = 512,
-        depth: int = 4,
-        norm: str = "batch",
+        channels: int,
+        max_channels: int,
+        depth: int,
+        norm: str,
         temporal_norm: str | None = None,
     ):
         super().__init__()
@@ -151,10 +151,10 @@ class PatchDiscriminator(nn.Module):
         in_channels: int,
         out_channels: int,
         *,
-        channels: int = 64,
-        max_channels: int = 512,
-        depth: int = 4,
-        norm: str = "batch",
+        channels: int,
+        max_channels: int,
+        depth: int,
+        norm: str,
     ):
         super().__init__()
         if depth < 2:

@@ -6,8 +6,9 @@ import dataclasses
 
 from torch import nn
 
-from v2v.config import ConfigError, ModelConfig, Setting
-from v2v.data import Task, get_task
+from v2v.config import ModelConfig, Setting
+from v2v.config_engine import ConfigError
+from v2v.tasks import Task, get_task
 
 from .discriminator import PatchDiscriminator, TwoChannelDiscriminator
 from .generator import RecurrentUNet
@@ -18,9 +19,7 @@ __all__ = ["build_generator", "build_discriminator"]
 def _require_resolved(model: ModelConfig) -> None:
     unresolved = [f.name for f in dataclasses.fields(model) if getattr(model, f.name) is None]
     if unresolved:
-        raise ConfigError(
-            f"model.{unresolved[0]} is null: resolve the config first (v2v.config.load_config or resolve_config)"
-        )
+        raise ConfigError(f"model.{unresolved[0]}", "is null: resolve the config first (v2v.config.load_config or resolve_config)")
 
 
 def build_generator(model: ModelConfig, task: str | Task, setting: Setting) -> RecurrentUNet:
@@ -29,7 +28,7 @@ def build_generator(model: ModelConfig, task: str | Task, setting: Setting) -> R
 
     Args:
         model: a resolved model config (``config.model`` of :func:`v2v.config.load_config`).
-        task: a task name or :class:`~v2v.data.Task`.
+        task: a task name or :class:`~v2v.tasks.Task`.
         setting: the setting's switches (``config.setting_switches``).
     """
     _require_resolved(model)
@@ -52,7 +51,7 @@ def build_discriminator(model: ModelConfig, task: str | Task, setting: Setting) 
 
     Args:
         model: a resolved model config.
-        task: a task name or :class:`~v2v.data.Task`.
+        task: a task name or :class:`~v2v.tasks.Task`.
         setting: the setting's switches.
     """
     _require_resolved(model)

@@ -44,12 +44,12 @@ class RecurrentUNet(nn.Module):
         in_channels: int,
         out_channels: int,
         *,
-        channels: int = 64,
-        max_channels: int = 512,
-        depth: int = 7,
-        dropout_layers: int = 3,
+        channels: int,
+        max_channels: int,
+        depth: int,
+        dropout_layers: int,
+        norm: str,
         recurrent: bool = True,
-        norm: str = "batch",
         residual: bool = False,
     ):
         super().__init__()

@@ -13,7 +13,6 @@ See docs/training.md for the settings, tasks, presets and every config key.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import textwrap
 from pathlib import Path
@@ -21,44 +20,35 @@ from pathlib import Path
 import torch
 import yaml
 
-from v2v.config import (
-    ConfigError,
-    RunConfig,
-    apply_overrides,
-    available_configs,
-    config_from_dict,
-    config_reference,
-    config_to_dict,
-    load_config,
-    resolve_config,
-)
-from v2v.data.davis import DatasetNotFoundError
+from v2v.config import DEFAULT_CONFIG, RunConfig, available_configs, load_config, run_config, run_keys
+from v2v.config_engine import ConfigError, flatten, plain_text, to_dict
+from v2v.data import build_dataset
+from v2v.losses import discriminator_loss, residual_errors, spatial_loss, temporal_loss
+from v2v.models import build_discriminator, build_generator, read_checkpoint
+from v2v.runtime import command_name, require_kernels, resolve_device, run_command
+from v2v.train.data import collate_clips
+from v2v.train.loop import latest_run, train
 
 
 def _yaml_value(value) -> str:
     return yaml.safe_dump(value, default_flow_style=True, width=1000).strip().removesuffix("...").strip()
 
 
-def _plain_text(meaning: str) -> str:
-    """A docstring fragment without its reStructuredText markup (``x``, :data:`x`)."""
-    return re.sub(r":\w+:`~?([^`]+)`", r"\1", meaning).replace("``", "")
-
-
 def config_keys_help() -> str:
-    """Every config key with its default and meaning, generated from the config dataclasses."""
-    lines = [
-        "config keys (key=value overrides; the defaults are those of the dataclasses, which a --config "
-        "file, quickstart by default, partly replaces):"
-    ]
-    for entry in config_reference():
-        lines.append(f"  {entry.key} = {_yaml_value(entry.default)}")
-        lines.extend(textwrap.wrap(_plain_text(entry.meaning), width=96, initial_indent="      ", subsequent_indent="      "))
+    """Every config key with the value a bare run uses (the default config's) and its meaning,
+    generated from the config dataclasses."""
+    bare = flatten(to_dict(load_config(DEFAULT_CONFIG)))
+    lines = [f"config keys (key=value overrides); the value shown is what a bare run uses (the {DEFAULT_CONFIG} config "
+             "over the dataclass defaults):"]
+    for entry in run_keys():
+        lines.append(f"  {entry.key} = {_yaml_value(bare[entry.key])}")
+        lines.extend(textwrap.wrap(plain_text(entry.meaning), width=96, initial_indent="      ", subsequent_indent="      "))
     return "\n".join(lines)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m v2v.train",
+        prog=command_name("v2v.train"),
         description="Train a video-to-video translation GAN (Wei et al., MM 2018). "
         "Overrides are dotted key=value pairs, e.g. train.steps=200 model.preset=small task=segmentation.",
         epilog=config_keys_help(),
@@ -68,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
         "-c",
         "--config",
         default=None,
-        help="shipped config name or YAML path (default: quickstart); shipped: " + ", ".join(available_configs()),
+        help=f"shipped config name or YAML path (default: {DEFAULT_CONFIG}); shipped: " + ", ".join(available_configs()),
     )
     parser.add_argument(
         "--resume",
@@ -82,25 +72,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _resume_config(resume: str, overrides: list[str]) -> RunConfig:
-    from v2v.models import read_checkpoint
-
-    checkpoint = read_checkpoint(resume)
-    values = apply_overrides(checkpoint["config"], overrides)
-    return resolve_config(config_from_dict(RunConfig, values))
-
-
 def _dry_run(config: RunConfig) -> None:
     """Build the networks and data sets and push the first training clip through one step's
     computation without updating anything."""
-    from v2v.data import build_dataset
-    from v2v.losses import discriminator_loss, residual_errors, spatial_loss, temporal_loss
-    from v2v.models import build_discriminator, build_generator
-    from v2v.train.data import collate_clips
-
-    print(yaml.safe_dump(config_to_dict(config), sort_keys=False), end="")
+    print(yaml.safe_dump(to_dict(config), sort_keys=False), end="")
     print("---")
-    generator, discriminator = build_generator(config.model, config.task, config.setting_switches), build_discriminator(config.model, config.task, config.setting_switches)
+    generator = build_generator(config.model, config.task, config.setting_switches)
+    discriminator = build_discriminator(config.model, config.task, config.setting_switches)
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
     print(f"generator:     {type(generator).__name__}, {count(generator):,} parameters")
     print(f"discriminator: {type(discriminator).__name__}, {count(discriminator):,} parameters")
@@ -128,53 +106,40 @@ def _dry_run(config: RunConfig) -> None:
     print(f"run directory: {Path(config.train.runs_dir) / name} (dry run: nothing written)")
 
 
+def _config(args: argparse.Namespace) -> tuple[RunConfig, str | Path | None]:
+    """The run's config and what it resumes (None: a new run)."""
+    if args.resume == "auto":
+        config = load_config(args.config or DEFAULT_CONFIG, args.overrides)
+        resume = latest_run(config)
+        print(f"--resume auto: {f'continuing {resume}' if resume else 'no run to continue, starting a new one'}", file=sys.stderr)
+        return config, resume
+    if args.resume is not None:
+        if args.config is not None:
+            raise ConfigError("--config", "a resumed run keeps its own config; pass only key=value overrides (or use --resume auto)")
+        return run_config(read_checkpoint(args.resume)["config"], args.overrides), args.resume
+    return load_config(args.config or DEFAULT_CONFIG, args.overrides), None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status: 0 done, 2 bad arguments or missing data, 128 + the
     signal number when SIGTERM or SIGINT stopped the run (after a checkpoint; ``--resume`` continues)."""
     args = _parser().parse_args(argv)
-    resume = args.resume
-    try:
-        if resume == "auto":
-            from v2v.train.loop import latest_run
 
-            config = load_config(args.config or "quickstart", args.overrides)
-            resume = latest_run(config)
-            print(f"--resume auto: {f'continuing {resume}' if resume else 'no run to continue, starting a new one'}", file=sys.stderr)
-        elif resume is not None:
-            if args.config is not None:
-                raise ConfigError("--config: a resumed run keeps its own config; pass only key=value overrides (or use --resume auto)")
-            config = _resume_config(resume, args.overrides)
-        else:
-            config = load_config(args.config or "quickstart", args.overrides)
-    except (ConfigError, FileNotFoundError, ValueError) as error:  # bad arguments, unreadable checkpoint
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    try:  # before any heavy work: the compiled op must have kernels for the run's device
-        import v2vcore
-        from v2v.inference import resolve_device
-
-        v2vcore.check_device(resolve_device(config.train.device))
-    except (ConfigError, RuntimeError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    from v2v.train.loop import ResumeError, train
-
-    try:
+    def work() -> int:
+        config, resume = _config(args)
+        require_kernels(resolve_device(config.train.device))  # before any heavy work
         if args.dry_run:
             _dry_run(config)
             return 0
         result = train(config, resume=resume)
-    except (ConfigError, ResumeError, FileExistsError, DatasetNotFoundError) as error:
-        # An incompatible resume, a taken run directory, a missing data set: one line, no traceback.
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    if result.stopped_by is not None:
-        print(f"stopped by {result.stopped_by.name} after step {result.step}: continue with --resume {result.run_dir}", file=sys.stderr)
-        return 128 + int(result.stopped_by)
-    if result.metrics is not None:
-        means = ", ".join(f"{k} {v:.4g}" for k, v in result.metrics["mean"].items())
+        if result.stopped_by is not None:
+            print(f"stopped by {result.stopped_by.name} after step {result.step}: continue with --resume {result.run_dir}", file=sys.stderr)
+            return 128 + int(result.stopped_by)
+        means = ", ".join(f"{k} {v:.4g}" for k, v in result.metrics["mean"].items()) if result.metrics else "none"
         print(f"done: {result.run_dir} (step {result.step}); validation: {means}")
-    return 0
+        return 0
+
+    return run_command(work)
 
 
 if __name__ == "__main__":

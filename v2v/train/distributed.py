@@ -14,10 +14,10 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from v2v import inference
-from v2v.config import ConfigError
+from v2v.config_engine import ConfigError
+from v2v.runtime import DeviceError, resolve_device
 
-__all__ = ["Distributed", "resolve_device", "setup_distributed", "teardown_distributed", "broadcast_object", "gather_objects"]
+__all__ = ["Distributed", "setup_distributed", "teardown_distributed", "broadcast_object", "gather_objects"]
 
 
 @dataclass(frozen=True)
@@ -42,19 +42,6 @@ class Distributed:
         return self.world_size > 1
 
 
-def resolve_device(option: str, local_rank: int = 0) -> torch.device:
-    """The device for ``train.device`` (:func:`v2v.inference.resolve_device`): ``auto`` is the
-    local rank's GPU when CUDA is available.
-
-    Raises:
-        ConfigError: an unknown option, or CUDA requested but not available.
-    """
-    try:
-        return inference.resolve_device(option, local_rank)
-    except ValueError as error:
-        raise ConfigError(f"train.device: {error}") from None
-
-
 def _env_int(name: str, default: int) -> int:
     value = os.environ.get(name)
     if value is None:
@@ -66,11 +53,19 @@ def _env_int(name: str, default: int) -> int:
 
 
 def setup_distributed(device_option: str) -> Distributed:
-    """Join the process group that ``torchrun`` describes (if any) and pick this process's device."""
+    """Join the process group that ``torchrun`` describes (if any) and pick this process's device
+    (``auto`` and ``cuda`` are the local rank's GPU).
+
+    Raises:
+        ConfigError: ``train.device`` names a device this process cannot use.
+    """
     world_size = _env_int("WORLD_SIZE", 1)
     rank = _env_int("RANK", 0)
     local_rank = _env_int("LOCAL_RANK", 0)
-    device = resolve_device(device_option, local_rank)
+    try:
+        device = resolve_device(device_option, local_rank)
+    except DeviceError as error:
+        raise ConfigError("train.device", str(error)) from None
     owns = False
     if world_size > 1 and not dist.is_initialized():
         if device.type == "cuda":

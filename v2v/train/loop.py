@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import random
 import re
 import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.distributed as dist
 import yaml
@@ -23,7 +26,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from v2v.config import RESUMABLE_KEYS, ConfigError, RunConfig, config_to_dict, diff_configs, save_config
+from v2v.config import RESUMABLE_KEYS, RunConfig, save_config
+from v2v.config_engine import ConfigError, diff, to_dict
 from v2v.data import build_dataset
 from v2v.losses import discriminator_loss, generator_adversarial_loss, residual_errors, spatial_loss, temporal_loss
 from v2v.models import build_discriminator, build_generator
@@ -38,17 +42,17 @@ from v2v.models.checkpoint import (
     restore_rng_state,
     save_checkpoint,
 )
+from v2v.runtime import resolve_precision
 
 from .data import CLIP_KEYS, ResumableBatchSampler, make_loader
 from .distributed import Distributed, broadcast_object, gather_objects, setup_distributed, teardown_distributed
 from .reporting import RunReporter, plot_scalars, side_by_side, validation_strip, write_json, write_png, write_video
-from .validation import validate
+from .validation import ValidationSample, validate
 
 __all__ = [
     "train",
     "train_step",
     "TrainResult",
-    "autocast_dtype",
     "seed_everything",
     "check_resume",
     "latest_run",
@@ -105,8 +109,6 @@ class StopSignals:
         self._previous = {}
 
     def __enter__(self) -> StopSignals:
-        import threading
-
         if threading.current_thread() is threading.main_thread():
             self._previous = {signum: signal.signal(signum, self._handle) for signum in self.SIGNALS}
         return self
@@ -140,19 +142,8 @@ def latest_run(config: RunConfig) -> Path | None:
     return max(newest)[1] if newest else None
 
 
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype of ``train.precision`` on ``device`` (None: full float32)."""
-    if precision == "auto":
-        return torch.bfloat16 if device.type == "cuda" else None
-    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-
-
 def seed_everything(seed: int) -> None:
     """Seed torch (all devices), NumPy and Python's ``random``."""
-    import random
-
-    import numpy as np
-
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
     random.seed(seed)
@@ -257,17 +248,13 @@ def check_resume(checkpoint: dict[str, Any], config: RunConfig, world_size: int)
             checkpoint's (named), or ``train.steps`` is below the checkpoint's step.
         ResumeError: a different number of processes than the checkpointed run.
     """
-    changed = [key for key in diff_configs(checkpoint["config"], config) if key not in RESUMABLE_KEYS]
+    changed = [key for key in diff(checkpoint["config"], config) if key not in RESUMABLE_KEYS]
     if changed:
-        raise ConfigError(
-            f"--resume: {', '.join(changed)} differ(s) from the checkpointed run's config; a resumed run "
-            f"may change only {', '.join(sorted(RESUMABLE_KEYS))}"
-        )
+        raise ConfigError("--resume", f"{', '.join(changed)} differ(s) from the checkpointed run's config; a resumed run "
+                          f"may change only {', '.join(sorted(RESUMABLE_KEYS))}")
     if checkpoint["step"] > config.train.steps:
-        raise ConfigError(
-            f"train.steps: {config.train.steps} is below the checkpoint's step {checkpoint['step']}; "
-            "pass train.steps=<larger> to continue"
-        )
+        raise ConfigError("train.steps", f"{config.train.steps} is below the checkpoint's step {checkpoint['step']}; "
+                          "pass train.steps=<larger> to continue")
     if checkpoint["world_size"] != world_size:
         raise ResumeError(
             f"--resume: the checkpoint was written by {checkpoint['world_size']} process(es), this run has "
@@ -313,7 +300,7 @@ def _checkpoint(
     optimizer_generator, optimizer_discriminator = optimizers
     state = new_checkpoint(
         step,
-        config_to_dict(config),
+        to_dict(config),
         generator=generator.state_dict(),
         discriminator=discriminator.state_dict(),
         optimizer_generator=optimizer_generator.state_dict(),
@@ -329,59 +316,43 @@ def _checkpoint(
     return path
 
 
-def _validate(run_dir: Path, step: int, config: RunConfig, generator: nn.Module, val_set, device: torch.device, reporter: RunReporter):
+def _validate(run: _Run, step: int) -> tuple[dict[str, Any], ValidationSample | None]:
     """Validation on rank 0: scores, ``metrics.json``, the picture strip (TensorBoard and
     ``images/val_<step>.png``) and the scalars. Leaves every random stream as it found it, so a
     run with validations trains exactly like one without.
 
     Returns:
-        ``(metrics, sample)``: the ``metrics.json`` dict and validate's ``(name, input, output,
-        target)`` of the first video.
+        ``(metrics, sample)``: the ``metrics.json`` dict and the first video.
     """
+    config = run.config
     rng = capture_rng_state()
-    result = validate(
-        generator, val_set, config.task, device, max_videos=config.train.val_videos, max_frames=config.train.val_max_frames
-    )
+    result = validate(run.generator, run.val_set, config.task, run.env.device, max_videos=config.train.val_videos,
+                      max_frames=config.train.val_max_frames)
     metrics = {"step": step, "task": config.task, "setting": config.setting, "mean": result.mean, "videos": result.per_video}
-    write_json(run_dir / "metrics.json", metrics)
-    reporter.scalars(step, {f"val/{k}": v for k, v in result.mean.items()})
-    if result.sample is not None:
-        name, video, output, target = result.sample
-        # The sample's flows come with its data set item (validate does not return them).
-        item = val_set[0]
-        if str(item["name"]) != name:
-            raise RuntimeError(f"validation sample {name!r} is not the validation set's first video {item['name']!r}")
-        frames = min(STRIP_FRAMES, video.shape[0])
-        strip = validation_strip(
-            video[:frames], output[:frames], target[:frames], item["flow_fwd"][: frames - 1], item["flow_bwd"][: frames - 1],
-            height=config.train.image_height,
-        )
-        reporter.image("val/input_output_target_residual_mask_flow", step, strip)
-        write_png(run_dir / "images" / f"val_{step:07d}.png", strip)
+    write_json(run.run_dir / "metrics.json", metrics)
+    run.reporter.scalars(step, {f"val/{k}": v for k, v in result.mean.items()})
+    sample = result.sample
+    if sample is not None:
+        frames = min(STRIP_FRAMES, sample.input.shape[0])
+        strip = validation_strip(sample.input[:frames], sample.output[:frames], sample.target[:frames],
+                                 sample.flow_fwd[: frames - 1], sample.flow_bwd[: frames - 1], height=config.train.image_height)
+        run.reporter.image("val/input_output_target_residual_mask_flow", step, strip)
+        write_png(run.run_dir / "images" / f"val_{step:07d}.png", strip)
     restore_rng_state(rng)
-    return metrics, result.sample
+    return metrics, sample
 
 
 def _improves(metrics: dict[str, Any], config: RunConfig, best: dict[str, Any] | None) -> bool:
     """Whether ``metrics`` beat the best validation so far on ``config.best_metric``."""
     name, direction = config.best_metric
     if name not in metrics["mean"]:
-        raise ConfigError(f"train.best_metric: validation reported no {name!r} (it reported {', '.join(metrics['mean'])})")
+        raise ConfigError("train.best_metric", f"validation reported no {name!r} (it reported {', '.join(metrics['mean'])})")
     value = metrics["mean"][name]
     if value != value:  # NaN (e.g. T of masks without contours) never counts as better
         return False
     if best is None:
         return True
     return value > best["value"] if direction == "max" else value < best["value"]
-
-
-def _finish(run_dir: Path, step: int, config: RunConfig, generator: nn.Module, sample) -> None:
-    """At the end of a run, on rank 0: the generator export and the last validation's sample video."""
-    export_generator(run_dir, generator.state_dict(), config_to_dict(config), step)
-    if sample is not None:
-        name, video, output, target = sample
-        safe_name = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-        write_video(run_dir / "samples" / f"{safe_name}.mp4", side_by_side(video, output, target))
 
 
 def train(config: RunConfig, *, resume: str | Path | None = None) -> TrainResult:
@@ -402,12 +373,41 @@ def train(config: RunConfig, *, resume: str | Path | None = None) -> TrainResult
     """
     env = setup_distributed(config.train.device)
     try:
-        return _train(config, env, resume)
+        run = _set_up(config, env, resume)
+        step, stopped_by, metrics, sample = _loop(run)
+        _finish(run, step, stopped_by, sample)
+        return TrainResult(run_dir=run.run_dir, step=step, generator=run.generator, discriminator=run.discriminator,
+                           metrics=metrics, stopped_by=stopped_by)
     finally:
         teardown_distributed(env)
 
 
-def _train(config: RunConfig, env: Distributed, resume: str | Path | None) -> TrainResult:
+@dataclass
+class _Run:
+    """What :func:`_set_up` builds for the loop: the resolved config, the networks (raw, and as
+    trained: compiled and/or DDP-wrapped), their optimisers, the data, and rank 0's reporter."""
+
+    config: RunConfig
+    env: Distributed
+    run_dir: Path
+    autocast: torch.dtype | None
+    generator: nn.Module
+    discriminator: nn.Module
+    generator_view: nn.Module
+    discriminator_view: nn.Module
+    frozen_discriminator: nn.Module
+    optimizers: tuple[torch.optim.Optimizer, torch.optim.Optimizer]
+    scaler: torch.amp.GradScaler
+    loader: Any
+    val_set: Any
+    start_step: int
+    best: dict[str, Any] | None
+    reporter: RunReporter | None
+
+
+def _set_up(config: RunConfig, env: Distributed, resume: str | Path | None) -> _Run:
+    """Everything before the first step: the run directory (a new one, or the resumed run's), the
+    networks, optimisers and data, their states when resuming, and on rank 0 the reporter."""
     device = env.device
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
@@ -415,7 +415,6 @@ def _train(config: RunConfig, env: Distributed, resume: str | Path | None) -> Tr
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    dtype = autocast_dtype(config.train.precision, device)
 
     checkpoint = None
     if resume is not None:
@@ -448,7 +447,8 @@ def _train(config: RunConfig, env: Distributed, resume: str | Path | None) -> Tr
     optimizer_discriminator = torch.optim.Adam(
         discriminator.parameters(), lr=optim.lr_discriminator, betas=(optim.beta1, optim.beta2)
     )
-    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    autocast = resolve_precision(config.train.precision, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=autocast == torch.float16)
 
     start_step = 0
     if checkpoint is not None:
@@ -468,21 +468,12 @@ def _train(config: RunConfig, env: Distributed, resume: str | Path | None) -> Tr
     else:
         seed_everything(config.seed * 1_000_003 + 7919 * (env.rank + 1))
 
-    sampler = ResumableBatchSampler(
-        len(train_set),
-        config.train.batch_size,
-        seed=config.seed,
-        rank=env.rank,
-        world_size=env.world_size,
-        start_step=start_step,
-    )
-    loader = make_loader(
-        train_set, sampler, num_workers=config.train.num_workers, pin_memory=device.type == "cuda", seed=config.seed
-    )
+    sampler = ResumableBatchSampler(len(train_set), config.train.batch_size, seed=config.seed, rank=env.rank,
+                                    world_size=env.world_size, start_step=start_step)
+    loader = make_loader(train_set, sampler, num_workers=config.train.num_workers, pin_memory=device.type == "cuda", seed=config.seed)
     generator_view, _ = _wrap_for_training(generator, config, env)
     discriminator_view, frozen_discriminator = _wrap_for_training(discriminator, config, env)
 
-    best = checkpoint["best"] if checkpoint is not None else None
     reporter = None
     if env.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -493,7 +484,7 @@ def _train(config: RunConfig, env: Distributed, resume: str | Path | None) -> Tr
         reporter = RunReporter(run_dir, purge_step=start_step + 1 if checkpoint is not None else 0)
         best_name, _ = config.best_metric
         reporter.describe(
-            yaml.safe_dump(config_to_dict(config), sort_keys=False),
+            yaml.safe_dump(to_dict(config), sort_keys=False),
             {"task": config.task, "setting": config.setting, "preset": config.model.preset, "seed": config.seed},
             [f"val/{best_name}"],
         )
@@ -501,39 +492,42 @@ def _train(config: RunConfig, env: Distributed, resume: str | Path | None) -> Tr
         reporter.log(
             f"v2v.train: {run_dir} | {config.task} / {config.setting} / preset {config.model.preset} | "
             f"G {count(generator) / 1e6:.2f}M D {count(discriminator) / 1e6:.2f}M params | {len(train_set)} clips | "
-            f"{device}{f' x{env.world_size}' if env.enabled else ''} {dtype or torch.float32} | "
+            f"{device}{f' x{env.world_size}' if env.enabled else ''} {autocast or torch.float32} | "
             f"steps {start_step} -> {config.train.steps}{' (resumed)' if checkpoint is not None else ''}"
         )
-
-    generator.train()
-    discriminator.train()
-    progress = tqdm(
-        total=config.train.steps,
-        initial=start_step,
-        disable=not (env.is_main and config.train.progress),
-        desc=run_dir.name,
-        unit="step",
-        dynamic_ncols=True,
+    return _Run(
+        config=config, env=env, run_dir=run_dir, autocast=autocast, generator=generator, discriminator=discriminator,
+        generator_view=generator_view, discriminator_view=discriminator_view, frozen_discriminator=frozen_discriminator,
+        optimizers=(optimizer_generator, optimizer_discriminator), scaler=scaler, loader=loader, val_set=val_set,
+        start_step=start_step, best=checkpoint["best"] if checkpoint is not None else None, reporter=reporter,
     )
-    networks, optimizers = (generator, discriminator), (optimizer_generator, optimizer_discriminator)
+
+
+def _loop(run: _Run) -> tuple[int, signal.Signals | None, dict[str, Any] | None, ValidationSample | None]:
+    """The steps from ``run.start_step`` to ``train.steps``, with logging, validation and checkpoints.
+
+    Returns:
+        ``(last step, the signal that stopped the run or None, the last validation's metrics and
+        sample on rank 0)``.
+    """
+    config, env, reporter = run.config, run.env, run.reporter
+    networks = (run.generator, run.discriminator)
+    run.generator.train()
+    run.discriminator.train()
+    progress = tqdm(total=config.train.steps, initial=run.start_step, disable=not (env.is_main and config.train.progress),
+                    desc=run.run_dir.name, unit="step", dynamic_ncols=True)
     window: dict[str, torch.Tensor] = {}
     window_steps, window_start = 0, time.perf_counter()
     metrics, sample = None, None
-    batches = iter(loader)
-    step, stopped_by = start_step, None
+    batches = iter(run.loader)
+    step, stopped_by, best = run.start_step, None, run.best
     with StopSignals() as stop:
         while step < config.train.steps:
-            batch = _to_device(next(batches), device)
+            batch = _to_device(next(batches), env.device)
             losses, generated = train_step(
-                batch,
-                config=config,
-                generator=generator_view,
-                discriminator=discriminator_view,
-                frozen_discriminator=frozen_discriminator,
-                optimizer_generator=optimizer_generator,
-                optimizer_discriminator=optimizer_discriminator,
-                scaler=scaler,
-                autocast=dtype,
+                batch, config=config, generator=run.generator_view, discriminator=run.discriminator_view,
+                frozen_discriminator=run.frozen_discriminator, optimizer_generator=run.optimizers[0],
+                optimizer_discriminator=run.optimizers[1], scaler=run.scaler, autocast=run.autocast,
             )
             step += 1
             progress.update(1)
@@ -555,42 +549,52 @@ def _train(config: RunConfig, env: Distributed, resume: str | Path | None) -> Tr
                     )
                 window, window_steps, window_start = {}, 0, time.perf_counter()
             if reporter is not None and (step % config.train.image_every == 0 or last):
-                strip = (batch["input"][0], generated[0], batch["target"][0])
-                reporter.strip("train/input_output_target", step, *strip, height=config.train.image_height)
+                reporter.strip("train/input_output_target", step, batch["input"][0], generated[0], batch["target"][0],
+                               height=config.train.image_height)
 
             # Validation on rank 0, skipped when stopping (a preempted job has seconds, not minutes);
             # a new best is checkpointed by all ranks, as the checkpoint gathers their random states.
             if config.train.val_videos > 0 and (step % config.train.val_every == 0 or last) and not stopped_by:
                 new_best = None
                 if reporter is not None:
-                    metrics, sample = _validate(run_dir, step, config, generator, val_set, device, reporter)
+                    metrics, sample = _validate(run, step)
                     if _improves(metrics, config, best):
                         name, _ = config.best_metric
                         new_best = {"metric": name, "value": metrics["mean"][name], "step": step}
                     means = ", ".join(f"{k} {v:.4g}" for k, v in metrics["mean"].items())
                     reporter.log(f"step {step}: validation: {means}{' (new best)' if new_best else ''}")
                     if config.train.plot_losses:
-                        plot_scalars(reporter.jsonl, run_dir / "loss.png", [*LOSS_TAGS, f"val/{config.best_metric[0]}"])
+                        plot_scalars(reporter.jsonl, run.run_dir / "loss.png", [*LOSS_TAGS, f"val/{config.best_metric[0]}"])
                 new_best = broadcast_object(env, new_best)
                 if new_best is not None:
                     best = new_best
-                    _checkpoint(run_dir, step, config, env, networks, optimizers, scaler, best, as_best=True)
+                    _checkpoint(run.run_dir, step, config, env, networks, run.optimizers, run.scaler, best, as_best=True)
                     if env.is_main:
-                        export_generator(run_dir / "best", generator.state_dict(), config_to_dict(config), step)
+                        export_generator(run.run_dir / "best", run.generator.state_dict(), to_dict(config), step)
 
             if step % config.train.checkpoint_every == 0 or last or stopped_by:
-                path = _checkpoint(run_dir, step, config, env, networks, optimizers, scaler, best)
+                path = _checkpoint(run.run_dir, step, config, env, networks, run.optimizers, run.scaler, best)
                 if reporter is not None and stopped_by:
-                    reporter.log(f"{stopped_by.name}: stopped after step {step}, checkpoint {path}; continue with --resume {run_dir}")
+                    reporter.log(f"{stopped_by.name}: stopped after step {step}, checkpoint {path}; continue with --resume {run.run_dir}")
             if stopped_by:
                 break
     progress.close()
+    return step, stopped_by, metrics, sample
 
-    if reporter is not None:
-        if not stopped_by:
-            _finish(run_dir, step, config, generator, sample)
-            if config.train.plot_losses:
-                plot_scalars(reporter.jsonl, run_dir / "loss.png", [*LOSS_TAGS, f"val/{config.best_metric[0]}"])
-            reporter.log(f"done: {run_dir} (step {step}); generator export {run_dir / 'generator.safetensors'}")
-        reporter.close()
-    return TrainResult(run_dir=run_dir, step=step, generator=generator, discriminator=discriminator, metrics=metrics, stopped_by=stopped_by)
+
+def _finish(run: _Run, step: int, stopped_by: signal.Signals | None, sample: ValidationSample | None) -> None:
+    """On rank 0, after a run that was not stopped: the generator export, the last validation's
+    sample video and the loss plot; then the reporter is closed."""
+    reporter = run.reporter
+    if reporter is None:
+        return
+    if not stopped_by:
+        config = run.config
+        export_generator(run.run_dir, run.generator.state_dict(), to_dict(config), step)
+        if sample is not None:
+            safe_name = "".join(c if c.isalnum() or c in "-_." else "_" for c in sample.name)
+            write_video(run.run_dir / "samples" / f"{safe_name}.mp4", side_by_side(sample.input, sample.output, sample.target))
+        if config.train.plot_losses:
+            plot_scalars(reporter.jsonl, run.run_dir / "loss.png", [*LOSS_TAGS, f"val/{config.best_metric[0]}"])
+        reporter.log(f"finished: {run.run_dir} (step {step}); generator export {run.run_dir / 'generator.safetensors'}")
+    reporter.close()

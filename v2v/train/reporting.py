@@ -9,7 +9,6 @@ Pictures are downscaled to a frame height of ``train.image_height`` pixels befor
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from pathlib import Path
@@ -23,9 +22,10 @@ from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 from tqdm import tqdm
 
-import v2vcore
-from v2v.data import to_unit_range
+from v2v.data.video_writer import VideoWriter
 from v2v.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text
+from v2v.frames import to_uint8, to_unit_range
+from v2v.plotting import heat, loss_plot, residual_maps
 from v2vcore.flow import flow_to_color
 
 __all__ = [
@@ -73,13 +73,6 @@ def image_strip(*videos: torch.Tensor, height: int | None = None) -> torch.Tenso
     return torch.cat([torch.cat(list(row), dim=2) for row in rows], dim=1)
 
 
-def _heat(values: torch.Tensor) -> torch.Tensor:
-    """``[T, H, W]`` in [0, 1] as RGB ``[T, 3, H, W]`` through OpenCV's inferno colour map."""
-    gray = (values.clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
-    coloured = np.stack([cv2.cvtColor(cv2.applyColorMap(frame, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB) for frame in gray])
-    return torch.from_numpy(coloured).permute(0, 3, 1, 2).float() / 255
-
-
 def validation_strip(
     video: torch.Tensor,
     output: torch.Tensor,
@@ -108,12 +101,10 @@ def validation_strip(
     size = tuple(video.shape[-2:])
     gray = torch.full((1, 3, *size), 0.5)
     if frames >= 2:
-        unit = to_unit_range(output.float()).unsqueeze(0)
-        residual, mask = v2vcore.residual_error(unit, flow_fwd.float().unsqueeze(0), flow_bwd.float().unsqueeze(0), return_mask=True)
-        heat = _heat(residual[0].abs().mean(dim=1) / RESIDUAL_SCALE)
-        consistency = mask[0].float().expand(-1, 3, -1, -1)
+        maps, mask = residual_maps(to_unit_range(output.float()), flow_fwd, flow_bwd)
+        consistency = mask.float().unsqueeze(1).expand(-1, 3, -1, -1)
         colours = flow_to_color(flow_bwd.float())
-        rows += [torch.cat([gray, heat]), torch.cat([gray, consistency]), torch.cat([gray, colours])]
+        rows += [torch.cat([gray, heat(maps, RESIDUAL_SCALE)]), torch.cat([gray, consistency]), torch.cat([gray, colours])]
     else:
         rows += [gray, gray, gray]
     rows = [downscale(row, height) for row in rows]
@@ -123,13 +114,13 @@ def validation_strip(
 def side_by_side(*videos: torch.Tensor) -> np.ndarray:
     """Videos ``[T, C, H, W]`` in [-1, 1] placed left to right, as uint8 ``[T, H, N*W, 3]``."""
     joined = torch.cat([to_rgb(video) for video in videos], dim=3)
-    return (joined.permute(0, 2, 3, 1).numpy() * 255 + 0.5).astype(np.uint8)
+    return to_uint8(joined.permute(0, 2, 3, 1).numpy())
 
 
 def write_png(path: str | os.PathLike, image: torch.Tensor) -> None:
     """Write an RGB image ``[3, H, W]`` in [0, 1] as PNG, atomically."""
     path = Path(path)
-    pixels = (image.clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+    pixels = to_uint8(image.permute(1, 2, 0).numpy())
     ok, encoded = cv2.imencode(".png", cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR))
     if not ok:
         raise OSError(f"OpenCV could not encode {path} as PNG")
@@ -137,52 +128,12 @@ def write_png(path: str | os.PathLike, image: torch.Tensor) -> None:
     atomic_write_bytes(path, encoded.tobytes())
 
 
-def plot_scalars(jsonl: str | os.PathLike, png: str | os.PathLike, tags: list[str], *, panel_size: tuple[int, int] = (240, 420)) -> None:
-    """Draw the curves of ``tags`` from a ``scalars.jsonl`` as a grid of panels (one per tag, its
-    own y range, steps on x) and write it as PNG atomically. Tags without values are skipped.
-
-    Drawn with OpenCV, so that the plot needs no plotting library.
-    """
-    series: dict[str, list[tuple[int, float]]] = {tag: [] for tag in tags}
-    for line in Path(jsonl).read_text().splitlines():
-        row = json.loads(line)
-        for tag in tags:
-            if tag in row and math.isfinite(row[tag]):
-                series[tag].append((row["step"], row[tag]))
-    series = {tag: points for tag, points in series.items() if points}
-    if not series:
-        return
-    panel_height, panel_width = panel_size
-    columns = min(2, len(series))
-    grid_rows = math.ceil(len(series) / columns)
-    canvas = np.full((grid_rows * panel_height, columns * panel_width, 3), 255, np.uint8)
-    font, left, top, bottom, right = cv2.FONT_HERSHEY_SIMPLEX, 62, 26, 24, 12
-    for index, (tag, points) in enumerate(series.items()):
-        y0, x0 = (index // columns) * panel_height, (index % columns) * panel_width
-        steps = np.array([p[0] for p in points], np.float64)
-        values = np.array([p[1] for p in points], np.float64)
-        low, high = float(values.min()), float(values.max())
-        span_x = max(steps[-1] - steps[0], 1.0)
-        span_y = high - low if high > low else max(abs(high), 1.0)
-        inner_w, inner_h = panel_width - left - right, panel_height - top - bottom
-        xs = x0 + left + (steps - steps[0]) / span_x * inner_w
-        ys = y0 + top + (1 - (values - low) / span_y) * inner_h
-        cv2.rectangle(canvas, (x0 + left, y0 + top), (x0 + left + inner_w, y0 + top + inner_h), (200, 200, 200), 1)
-        polyline = np.stack([xs, ys], axis=1).round().astype(np.int32).reshape(-1, 1, 2)
-        cv2.polylines(canvas, [polyline], False, (180, 80, 20), 1, cv2.LINE_AA)
-        if len(points) == 1:
-            cv2.circle(canvas, (int(xs[0]), int(ys[0])), 2, (180, 80, 20), -1)
-        last = values[-1]
-        cv2.putText(canvas, f"{tag}  last {last:.4g}", (x0 + left, y0 + 17), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
-        cv2.putText(canvas, f"{high:.4g}", (x0 + 4, y0 + top + 10), font, 0.38, (90, 90, 90), 1, cv2.LINE_AA)
-        cv2.putText(canvas, f"{low:.4g}", (x0 + 4, y0 + top + inner_h), font, 0.38, (90, 90, 90), 1, cv2.LINE_AA)
-        cv2.putText(canvas, f"step {int(steps[0])}", (x0 + left, y0 + panel_height - 7), font, 0.38, (90, 90, 90), 1, cv2.LINE_AA)
-        label = f"{int(steps[-1])}"
-        cv2.putText(canvas, label, (x0 + panel_width - right - 8 * len(label), y0 + panel_height - 7), font, 0.38, (90, 90, 90), 1, cv2.LINE_AA)
-    ok, encoded = cv2.imencode(".png", canvas)
-    if not ok:
-        raise OSError(f"OpenCV could not encode {png} as PNG")
-    atomic_write_bytes(png, encoded.tobytes())
+def plot_scalars(jsonl: str | os.PathLike, png: str | os.PathLike, tags: list[str]) -> None:
+    """Draw the curves of ``tags`` from a ``scalars.jsonl`` (:func:`v2v.plotting.loss_plot`) and write
+    the PNG atomically; nothing is written while no tag has a value."""
+    picture = loss_plot(jsonl, tags)
+    if picture is not None:
+        atomic_write_bytes(png, picture)
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:
@@ -195,8 +146,6 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
 
 def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float = 10.0) -> None:
     """Write uint8 frames ``[T, H, W, 3]`` as an H.264 MP4 (atomically, via :class:`v2v.data.VideoWriter`)."""
-    from v2v.data import VideoWriter
-
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
         raise ValueError(f"frames must be uint8 [T, H, W, 3], got {frames.dtype} {frames.shape}")
     Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """Validation of a run: translate whole validation videos frame by frame (the streaming ``step``
 API, as at test time), score them with the same code and metric names as ``v2v.evaluate``
-(:func:`v2v.inference.score_video`), and keep a sample for people to watch."""
+(:func:`v2v.scoring.score_clip`), and keep the first video for people to look at."""
 
 from __future__ import annotations
 
@@ -9,20 +9,33 @@ from typing import Any
 
 import torch
 
-from v2v.data.tasks import DEFAULT_SCORING_OPTIONS, get_task
-from v2v.inference import DEFAULT_TOF_FLOW, ScoringOptions, make_tof_flow, mean_scores, score_video, translate_video
+from v2v.inference import translate_video
+from v2v.scoring import DEFAULT_TOF_FLOW, make_tof_flow, mean_scores, score_clip
+from v2v.tasks import DEFAULT_SCORING_OPTIONS, ScoringOptions, get_task
 
-__all__ = ["ValidationResult", "validate"]
+__all__ = ["ValidationSample", "ValidationResult", "validate"]
+
+
+@dataclass(frozen=True)
+class ValidationSample:
+    """The first validation video, as the picture strip and the sample video show it: every tensor
+    ``[T, C, H, W]`` (flows ``[T-1, 2, H, W]``), input, output and target in [-1, 1]."""
+
+    name: str
+    input: torch.Tensor
+    output: torch.Tensor
+    target: torch.Tensor
+    flow_fwd: torch.Tensor
+    flow_bwd: torch.Tensor
 
 
 @dataclass
 class ValidationResult:
-    """Per-video scores, their means, and the first video's frames for the sample video."""
+    """Per-video scores, their means, and the first video."""
 
     per_video: list[dict[str, Any]]
     mean: dict[str, float]
-    sample: tuple[str, torch.Tensor, torch.Tensor, torch.Tensor] | None
-    """``(name, input, output, target)`` of the first video, each ``[T, C, H, W]``."""
+    sample: ValidationSample | None
 
 
 def validate(
@@ -45,8 +58,8 @@ def validate(
         device: where the generator runs.
         max_videos: how many items to score (the first ones).
         max_frames: truncate each video to this many frames (0: whole videos).
-        options: scoring options (:class:`v2v.inference.ScoringOptions`).
-        tof_flow: flow provider name of tOF (:func:`v2v.inference.make_tof_flow`), ``"none"`` to
+        options: scoring options (:class:`v2v.tasks.ScoringOptions`).
+        tof_flow: flow provider name of tOF (:func:`v2v.scoring.make_tof_flow`), ``"none"`` to
             leave tOF out.
 
     Returns:
@@ -66,10 +79,10 @@ def validate(
             video, target = item["input"][:frames], item["target"][:frames]
             flow_fwd, flow_bwd = item["flow_fwd"][: frames - 1], item["flow_bwd"][: frames - 1]
             output = translate_video(generator, video, device)
-            scores = score_video(spec, output, target, video, flow_fwd, flow_bwd, options=options, tof_flow=tof_provider)
+            scores = score_clip(spec, output, target, video, flow_fwd, flow_bwd, options=options, tof_flow=tof_provider)
             per_video.append({"name": str(item["name"]), "frames": frames, **scores})
             if sample is None:
-                sample = (str(item["name"]), video, output, target)
+                sample = ValidationSample(str(item["name"]), video, output, target, flow_fwd, flow_bwd)
     finally:
         generator.train(was_training)
     return ValidationResult(per_video=per_video, mean=mean_scores(per_video, spec.metrics), sample=sample)

@@ -1,9 +1,10 @@
-"""Tests of DataConfig: defaults, normalisation of YAML-style values, clear errors for bad values."""
+"""Tests of DataConfig: defaults, normalisation of YAML-style values, clear errors naming the key."""
 
 import dataclasses
 
 import pytest
 
+from v2v.config_engine import ConfigError
 from v2v.data import DataConfig, SyntheticConfig
 from v2v.flow import FlowConfig
 
@@ -31,26 +32,26 @@ def test_yaml_style_values_are_normalised():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"source": "kitti"}, "source must be one of"),
-        ({"source": "davis"}, "root must name the DAVIS folder"),
-        ({"frame_size": None}, "frame_size must be a pair"),
+        ({"source": "kitti"}, "source: must be one of"),
+        ({"source": "davis"}, "root: must name the folder of data.source=davis"),
+        ({"frame_size": None}, "frame_size: must be a pair"),
         ({"frame_size": (8, 8)}, "at least 16x16"),
-        ({"frame_size": (64, -1)}, "positive ints"),
+        ({"frame_size": (64, -1)}, "frame_size: must be a pair of positive sizes"),
         ({"crop_size": (300, 100)}, "larger than frame_size"),
-        ({"clip_length": 1}, "clip_length must be an int >= 2"),
+        ({"clip_length": 1}, "clip_length: must be >= 2"),
         ({"clip_stride": 0}, "clip_stride"),
         ({"num_train_sequences": 0}, "num_train_sequences"),
         ({"eval_clip_length": 1.5}, "eval_clip_length"),
         ({"seed": -3}, "seed"),
         ({"hflip": "yes"}, "hflip"),
-        ({"synthetic": {"speed": 3}}, "known keys"),
+        ({"synthetic": {"speed": 3}}, "synthetic.speed: unknown config key"),
         ({"synthetic": {"object_speed": -1}}, "object_speed"),
-        ({"flow": {"provider": "farneback"}}, "flow.provider must be one of"),
-        ({"flow": {"dis_preset": "slow"}}, "dis preset"),
-        ({"flow": 3}, "FlowConfig or a dict"),
-        ({"source": "davis", "root": "/x", "flow": {"provider": "exact"}}, "only available for source='synthetic'"),
+        ({"flow": {"provider": "farneback"}}, "flow.provider: must be one of"),
+        ({"flow": {"dis_preset": "slow"}}, "flow.dis_preset: must be one of"),
+        ({"flow": 3}, "flow: expected a mapping of FlowConfig keys"),
+        ({"source": "davis", "root": "/x", "flow": {"provider": "exact"}}, "flow.provider: 'exact' is only available for synthetic clips"),
     ],
 )
 def test_bad_values_are_clear_errors(kwargs, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ConfigError, match=message):
         DataConfig(**kwargs)

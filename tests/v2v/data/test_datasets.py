@@ -10,19 +10,17 @@ from v2v.data import (
     SyntheticVideoDataset,
     apply_crop_flip,
     build_dataset,
-    make_task_pair,
-    precompute_flows,
     sample_crop_flip,
     synthetic_clip,
-    task_channels,
-    to_unit_range,
 )
 from v2v.flow import FlowCache, make_flow_provider
+from v2v.frames import to_unit_range
+from v2v.tasks import get_task
 from v2vcore.reference import warp
 
 
 def check_sample(sample, task, frames, height, width):
-    cin, cout = task_channels(task)
+    cin, cout = get_task(task).channels
     assert sample["input"].shape == (frames, cin, height, width) and sample["input"].dtype == torch.float32
     assert sample["target"].shape == (frames, cout, height, width) and sample["target"].dtype == torch.float32
     for key in ("input", "target"):
@@ -49,7 +47,7 @@ def test_synthetic_training_samples(task):
     # The sample is the clip's task pair and exact flows under ONE crop/flip (whose warp identity
     # test_augment checks): redraw the same augmentation and compare.
     clip = synthetic_clip(dataset.sequence_seed(1), size=(64, 80), num_frames=5)
-    task_in, task_out = make_task_pair(clip["frames"], clip["masks"], task)
+    task_in, task_out = get_task(task).pair(clip["frames"], clip["masks"])
     torch.manual_seed(11)
     params = sample_crop_flip((64, 80), (48, 64), True)
     expected = apply_crop_flip({"input": task_in, "target": task_out, "flow_fwd": clip["flow_fwd"],
@@ -182,11 +180,12 @@ def test_davis_bad_input(tiny_davis, tmp_path):
         build_dataset(DataConfig(source="davis", root=str(tmp_path / "none")), "train", "segmentation")
 
 
-def test_precompute_flows_fills_the_cache(tiny_davis, tmp_path):
+def test_flows_computed_before_the_items_are_the_ones_the_items_read(tiny_davis, tmp_path):
     root, _ = tiny_davis
     cache = FlowCache(tmp_path / "flows")
     dataset = DavisVideoDataset(root, "val", "colorization", flow_cache=cache, max_frames=3)
-    precompute_flows(dataset, progress=False)
+    for index in range(len(dataset)):
+        dataset.flows(index)
     assert cache.misses == 2
     dataset[0], dataset[1]
     assert cache.hits == 2 and cache.misses == 2

@@ -148,7 +148,7 @@ def test_bundled_photographs_load_offline():
         ({"size": 64}, "pair of ints"),
         ({"num_frames": 0}, "num_frames"),
         ({"num_objects": (3, 1)}, "num_objects"),
-        ({"num_objects": (1, 300)}, "at most 64"),
+        ({"num_objects": (1, 300)}, "<= 64"),
         ({"object_speed": -1.0}, "object_speed"),
         ({"camera_zoom": 0.7}, "zoom"),
         ({"object_size": (0.5, 0.2)}, "object_size"),

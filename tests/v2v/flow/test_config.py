@@ -26,9 +26,9 @@ def test_settings_reach_the_providers():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"provider": "flownet2"}, "flow.provider must be one of"),
+        ({"provider": "flownet2"}, "provider: must be one of"),
         ({"cache_dir": ""}, "cache_dir"),
-        ({"dis_preset": "ultraslow"}, "dis preset"),
+        ({"dis_preset": "ultraslow"}, "dis_preset: must be one of"),
         ({"tvl1_tightness": -1.0}, "tvl1 tightness"),
         ({"tvl1_num_warp": 0}, "tvl1 num_warp"),
         ({"raft_model": "tiny"}, "raft_model"),

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from v2v.data import synthetic_clip
-from v2v.data.video_io import VideoWriter, open_video_reader
+from v2v.data.video_io import open_video_reader
+from v2v.data.video_writer import VideoWriter
 from v2v.flow import DISFlowProvider, FlowCache, iter_pair_flows, make_flow_provider
 
 

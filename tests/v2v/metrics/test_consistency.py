@@ -1,4 +1,4 @@
-"""The per-pair consistency measures and the streaming scorers of ``v2v.metrics.consistency``."""
+"""The per-pair consistency measures and the streaming scorer of ``v2v.metrics.consistency``."""
 
 from __future__ import annotations
 
@@ -9,10 +9,8 @@ import pytest
 import torch
 
 import v2vcore
-from v2v.metrics import region_similarity
 from v2v.metrics.consistency import (
     ConsistencyScorer,
-    MaskScorer,
     flow_difference,
     lai_reliable_mask,
     mean_abs_difference,
@@ -93,18 +91,3 @@ def test_scorer_accepts_uint8_hwc_and_float_chw_alike():
         from_float.update(torch.from_numpy(image).permute(2, 0, 1).float() / 255, *flows)
     assert from_uint8.summary() == pytest.approx(from_float.summary())
     assert len(from_uint8.per_pair["warping_error"]) == 2 and from_uint8.per_pair["tOF"] == []
-
-
-def test_mask_scorer_streams_what_the_whole_video_functions_compute():
-    from v2v.metrics import sequence_statistics, temporal_stability
-
-    yy, xx = np.mgrid[0:40, 0:50]
-    masks = [((yy - 20) ** 2 / (40 + 6 * t) + (xx - 25) ** 2 / 90 < 1) for t in range(5)]
-    truth = [((yy - 20) ** 2 + (xx - 24) ** 2 < 64) for _ in range(5)]
-    scorer = MaskScorer()
-    for mask, target in zip(masks, truth):
-        scorer.update(mask, target)
-    summary = scorer.summary()
-    expected_j = sequence_statistics(region_similarity(np.stack(masks), np.stack(truth)))
-    assert summary["J"] == pytest.approx(expected_j.mean) and summary["J_decay"] == pytest.approx(expected_j.decay)
-    assert summary["T"] == pytest.approx(temporal_stability(np.stack(masks)))

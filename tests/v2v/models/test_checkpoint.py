@@ -9,7 +9,9 @@ import torch
 import yaml
 from safetensors.torch import save_file
 
-from v2v.config import ConfigError, config_to_dict, load_config
+from v2v.config import load_config
+from v2v.config_engine import ConfigError
+from v2v.config_engine import to_dict as config_to_dict
 from v2v.models import (
     build_generator,
     find_checkpoint,

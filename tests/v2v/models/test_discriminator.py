@@ -4,9 +4,10 @@ import pytest
 import torch
 from torch import nn
 
+from v2v.config import PRESETS
 from v2v.models import PatchDiscriminator, TwoChannelDiscriminator
 
-ARCH = dict(channels=8, max_channels=16, depth=3)
+ARCH = dict(channels=8, max_channels=16, depth=3, norm="batch")
 
 
 def videos(batch=2, frames=4, cin=1, cout=3, size=(32, 40)):
@@ -19,7 +20,9 @@ def videos(batch=2, frames=4, cin=1, cout=3, size=(32, 40)):
 
 
 def test_paper_channel_architecture():
-    discriminator = TwoChannelDiscriminator(3, 1, temporal=True)
+    paper = PRESETS["paper"]
+    discriminator = TwoChannelDiscriminator(3, 1, temporal=True, channels=paper.disc_channels, max_channels=paper.disc_max_channels,
+                                            depth=paper.disc_depth, norm="batch")
     for channel, in_channels in ((discriminator.spatial, 4), (discriminator.temporal, 1)):
         convs = [block[0] for block in channel.convs]
         assert [c.out_channels for c in convs] == [64, 128, 256, 512]
@@ -98,7 +101,9 @@ def test_patch_discriminator_is_per_frame():
 
 
 def test_paper_patchgan_is_pix2pix_70x70():
-    patch = PatchDiscriminator(3, 3)
+    paper = PRESETS["paper"]
+    patch = PatchDiscriminator(3, 3, channels=paper.disc_channels, max_channels=paper.disc_max_channels, depth=paper.disc_depth,
+                               norm="batch")
     convs = [m for m in patch.modules() if isinstance(m, nn.Conv2d)]
     assert [c.out_channels for c in convs] == [64, 128, 256, 512, 1]
     assert [c.stride[0] for c in convs] == [2, 2, 2, 1, 1]

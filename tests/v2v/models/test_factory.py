@@ -4,15 +4,15 @@ import pytest
 import torch
 
 from v2v.config import SETTINGS, ConfigError, load_config
-from v2v.data import TASKS, task_channels
 from v2v.models import PatchDiscriminator, TwoChannelDiscriminator, build_discriminator, build_generator
+from v2v.tasks import TASK_REGISTRY, get_task
 
 
-@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("task", tuple(TASK_REGISTRY))
 @pytest.mark.parametrize("setting", list(SETTINGS))
 def test_shapes_for_every_setting_and_task(setting, task):
     config = load_config("quickstart", [f"setting={setting}", f"task={task}"])
-    cin, cout = task_channels(task)
+    cin, cout = get_task(task).channels
     generator, discriminator = build_generator(config.model, config.task, config.setting_switches), build_discriminator(config.model, config.task, config.setting_switches)
     switches = SETTINGS[setting]
     assert generator.recurrent == switches.recurrent_generator

@@ -15,6 +15,7 @@ def small(in_channels=1, out_channels=3, **kwargs):
         max_channels=preset.gen_max_channels,
         depth=preset.gen_depth,
         dropout_layers=preset.gen_dropout_layers,
+        norm="batch",
     )
     arch.update(kwargs)
     return RecurrentUNet(in_channels, out_channels, **arch)
@@ -29,6 +30,7 @@ def test_paper_preset_has_the_papers_layers():
         max_channels=preset.gen_max_channels,
         depth=preset.gen_depth,
         dropout_layers=preset.gen_dropout_layers,
+        norm="batch",
     )
     encoder = [block[0] for block in generator.encoder]
     assert [conv.out_channels for conv in encoder] == [64, 128, 256, 512, 512, 512, 512]
@@ -107,7 +109,7 @@ def test_bad_inputs_are_named():
     with pytest.raises(ValueError, match="recurrent state"):
         generator.step(torch.rand(1, 1, 64, 64), state)
     with pytest.raises(ValueError, match="dropout_layers"):
-        RecurrentUNet(1, 3, depth=2, dropout_layers=3)
+        RecurrentUNet(1, 3, channels=8, max_channels=16, depth=2, dropout_layers=3, norm="batch")
 
 
 def test_instance_norm_option():

@@ -8,8 +8,9 @@ import torch
 import torch.multiprocessing as mp
 
 from v2v.config import load_config
+from v2v.config_engine import ConfigError
 from v2v.models import list_checkpoints
-from v2v.train.distributed import resolve_device
+from v2v.train.distributed import setup_distributed
 
 
 def free_port() -> int:
@@ -60,12 +61,13 @@ def test_two_gloo_ranks_hold_identical_parameters(tiny_overrides, tmp_path):
     assert len(list((run_dir / "tensorboard").glob("events.out.tfevents.*"))) == 1  # rank 0 only
 
 
-def test_device_resolution():
-    assert resolve_device("cpu") == torch.device("cpu")
+def test_a_device_this_process_cannot_use_is_a_config_error_naming_train_device():
+    env = setup_distributed("cpu")
+    assert env.device == torch.device("cpu") and not env.enabled
     if not torch.cuda.is_available():
-        assert resolve_device("auto") == torch.device("cpu")
-        with pytest.raises(ValueError, match="train.device"):
-            resolve_device("cuda")
+        assert setup_distributed("auto").device == torch.device("cpu")
+        with pytest.raises(ConfigError, match=r"train.device: device cuda:0 requested, but this process sees 0"):
+            setup_distributed("cuda")
 
 
 def _rank_main_stopped(rank, world_size, port, overrides, out_dir):

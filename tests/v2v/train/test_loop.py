@@ -2,17 +2,20 @@
 
 import json
 
+import cv2
 import pytest
 import torch
 
 import v2vcore
 from v2v.config import SETTINGS, ConfigError, load_config
-from v2v.data import TASKS, build_dataset
+from v2v.data import build_dataset
 from v2v.losses import residual_errors
 from v2v.models import build_discriminator, build_generator, list_checkpoints, read_checkpoint, read_generator
+from v2v.runtime import resolve_precision
+from v2v.tasks import TASK_REGISTRY
 from v2v.train import loop
 from v2v.train.data import collate_clips
-from v2v.train.loop import autocast_dtype, train, train_step
+from v2v.train.loop import train, train_step
 
 
 def setup(config, seed=0):
@@ -41,7 +44,7 @@ def run_step(config, generator, discriminator, batch, optimizers, autocast=None)
     )
 
 
-@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("task", tuple(TASK_REGISTRY))
 @pytest.mark.parametrize("setting", list(SETTINGS))
 def test_one_step_in_every_setting_and_task(tiny_config, setting, task):
     config = tiny_config(f"setting={setting}", f"task={task}")
@@ -141,18 +144,12 @@ def test_temporal_gan_weight_matters_exactly_when_the_setting_has_the_temporal_c
 def test_autocast_step_on_cpu(tiny_config, precision, residual):
     """The bf16 autocast path of CUDA (and fp16 with its gradient scaler), exercised on the CPU."""
     config = tiny_config(f"train.precision={precision}", f"model.residual={str(residual).lower()}")
-    dtype = autocast_dtype(precision, torch.device("cpu"))
+    dtype = resolve_precision(precision, torch.device("cpu"))
     generator, discriminator, batch, optimizers = setup(config)
     losses, generated = run_step(config, generator, discriminator, batch, optimizers, autocast=dtype)
     # A residual generator adds its correction to the float32 input: the sum stays float32.
     assert generated.dtype == (torch.float32 if residual else dtype)
     assert all(torch.isfinite(v) and v.dtype == torch.float32 for v in losses.values())
-
-
-def test_autocast_dtype_choices():
-    cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert autocast_dtype("auto", cpu) is None and autocast_dtype("auto", cuda) == torch.bfloat16
-    assert autocast_dtype("fp32", cuda) is None and autocast_dtype("fp16", cpu) == torch.float16
 
 
 def test_a_tiny_run_leaves_everything(tiny_config):
@@ -172,9 +169,9 @@ def test_a_tiny_run_leaves_everything(tiny_config):
     assert metrics["step"] == 4 and {"psnr", "warping_error", "l1"} <= set(metrics["mean"])
     assert len(list((run_dir / "samples").glob("*.mp4"))) == 1
     assert sorted(p.name for p in (run_dir / "images").iterdir()) == ["val_0000002.png", "val_0000004.png"]
-    assert (run_dir / "loss.png").stat().st_size > 1000
+    assert cv2.imread(str(run_dir / "loss.png")).std() > 10  # drawn (tests/v2v/train/test_reporting.py checks the curves)
     log = (run_dir / "train.log").read_text()
-    assert "step 2: validation: " in log and "done: " in log
+    assert "step 2: validation: " in log and "finished: " in log
     exported = read_generator(run_dir / "generator.safetensors")
     assert exported.step == 4
     assert all(torch.equal(exported.generator.state_dict()[k], v) for k, v in checkpoint["generator"].items())

@@ -1,10 +1,12 @@
-"""The task registry: one :class:`Task` object per translation task of the paper (section 4.1).
+"""The task registry: one :class:`Task` per translation task, holding every task-specific choice.
 
 A task says what the model sees and produces (channels and the transforms from RGB frames), how an
-output is shown (:meth:`Task.display`), which metrics it reports and how it scores a video
-(:meth:`Task.score`). Data sets, training, validation, ``v2v.evaluate`` and ``v2v.translate`` all
-take their task from :func:`get_task`; adding a task means adding one entry to :data:`TASK_REGISTRY`
-in this file. Conventions: ``docs/conventions.md``.
+output is shown (:meth:`Task.display`), which metrics it reports, how it scores a video frame by
+frame (:meth:`Task.frame_scorer`), what Table 1 shows of it (:attr:`Task.table_metrics`), which
+checkpoint is best, and what the trivial baseline is (:attr:`Task.output_base`). Data sets,
+training, scoring, ``v2v.evaluate``, ``v2v.translate`` and the Table 1 grid all take their task
+from :func:`get_task` and nothing else: adding a task means adding one entry to
+:data:`TASK_REGISTRY` in this file. Conventions: ``docs/conventions.md``.
 
 Frames come in as RGB ``[..., 3, H, W]`` float in [0, 1] (uint8 is accepted and divided by 255);
 inputs and targets go out as float32 in [-1, 1], the range the models work in.
@@ -20,7 +22,7 @@ inputs and targets go out as float32 in [-1, 1], the range the models work in.
   is clamped to [0, 1]. Scored by PSNR (optionally with a border crop).
 
 Every task also reports the metrics of :data:`COMMON_METRICS`, computed the same way for all tasks
-by :func:`v2v.inference.score_video`.
+by :mod:`v2v.scoring`.
 """
 
 from __future__ import annotations
@@ -29,30 +31,28 @@ import math
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from typing import Protocol
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from v2v import metrics
+from v2v.frames import to_model_range, to_unit_range
 
 __all__ = [
-    "TASKS",
     "TASK_REGISTRY",
     "COMMON_METRICS",
     "METRIC_GOALS",
     "T_PROTOCOLS",
     "Task",
+    "FrameScorer",
+    "PsnrScorer",
     "ScoringOptions",
     "DEFAULT_SCORING_OPTIONS",
     "get_task",
-    "task_channels",
-    "task_input",
-    "task_target",
-    "make_task_pair",
     "rgb_to_luma",
     "bicubic_degrade",
-    "to_model_range",
-    "to_unit_range",
 ]
 
 _LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601
@@ -62,9 +62,10 @@ COMMON_METRICS = ("l1", "warping_error", "warping_error_target", "tOF")
 the target from the input video's flows; tOF of the output against the target, when a tOF flow
 estimator is set)."""
 
-METRIC_GOALS = {"psnr": "max", "J": "max", "F": "max", "T": "min", "l1": "min", "warping_error": "min"}
+METRIC_GOALS = {"psnr": "max", "J": "max", "F": "max", "T": "min", "l1": "min", "warping_error": "min", "tOF": "min"}
 """Whether higher (``max``) or lower (``min``) is better, for the metrics a run may select its
-``best`` checkpoint by (``train.best_metric``); a task reports those among its :attr:`Task.metrics`."""
+``best`` checkpoint by (``train.best_metric``) and a table may compare; a task reports those among
+its :attr:`Task.metrics`."""
 
 T_PROTOCOLS = ("consecutive", "davis")
 """How T pairs the masks: every consecutive pair of predictions, or the DAVIS protocol (the first
@@ -96,16 +97,6 @@ DEFAULT_SCORING_OPTIONS = ScoringOptions()
 """Consecutive-pair T, fast tie-breaking, no PSNR border: training validation's scoring."""
 
 
-def to_model_range(x: torch.Tensor) -> torch.Tensor:
-    """Map [0, 1] to [-1, 1] (``2 x - 1``)."""
-    return x * 2.0 - 1.0
-
-
-def to_unit_range(x: torch.Tensor) -> torch.Tensor:
-    """Map [-1, 1] back to [0, 1] (``(x + 1) / 2``), the inverse of :func:`to_model_range`."""
-    return (x + 1.0) * 0.5
-
-
 def _as_unit_frames(frames: torch.Tensor, name: str = "frames") -> torch.Tensor:
     if not isinstance(frames, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(frames).__name__}")
@@ -119,14 +110,8 @@ def _as_unit_frames(frames: torch.Tensor, name: str = "frames") -> torch.Tensor:
 
 
 def rgb_to_luma(frames: torch.Tensor) -> torch.Tensor:
-    """ITU-R BT.601 luma of RGB frames.
-
-    Args:
-        frames: ``[..., 3, H, W]`` in [0, 1] (or uint8).
-
-    Returns:
-        ``[..., 1, H, W]`` float32 in [0, 1].
-    """
+    """ITU-R BT.601 luma of RGB frames ``[..., 3, H, W]`` in [0, 1] (or uint8), as ``[..., 1, H, W]``
+    float32 in [0, 1]."""
     rgb = _as_unit_frames(frames)
     weights = torch.tensor(_LUMA_WEIGHTS, dtype=rgb.dtype, device=rgb.device).view(3, 1, 1)
     return (rgb * weights).sum(dim=-3, keepdim=True)
@@ -155,9 +140,83 @@ def bicubic_degrade(frames: torch.Tensor) -> torch.Tensor:
     return up.clamp(0.0, 1.0).reshape(*lead, *frames.shape[-3:])
 
 
-Scorer = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, ScoringOptions, Executor | None], dict[str, float]]
-"""``(output, target, input_video, options, executor) -> scores`` of one video, all ``[T, C, H, W]``
-in [-1, 1]; ``executor`` (or None) is where T's pairs may be computed."""
+# --------------------------------------------------------------------------------------------------
+# Scoring a video frame by frame.
+
+
+class FrameScorer(Protocol):
+    """A task's own measures of one video, fed one displayed frame at a time.
+
+    Frames are ``[C, H, W]`` float in [0, 1] as :meth:`Task.display` shows them (a mask task's are
+    binary, one channel). The same scorer serves a whole clip (fed its frames in order) and a
+    stream of any length.
+    """
+
+    def update(self, output: torch.Tensor, target: torch.Tensor, baseline: torch.Tensor | None) -> None:
+        """Add frame t of the output, of the target and of the input baseline (None for a task
+        without one)."""
+
+    def summary(self) -> dict[str, float]:
+        """The task's own metrics (:attr:`Task.own_metrics`) of the frames fed so far."""
+
+    def series(self) -> dict[str, list[float]]:
+        """The per-frame values behind the summary (per pair for a pair measure such as T)."""
+
+
+class PsnrScorer:
+    """PSNR of each frame against the target, and of the input baseline (``psnr_input``) when one is
+    fed, on [0, 1] RGB; a video's value is the mean of its frames' (:func:`v2v.metrics.psnr`).
+
+    Args:
+        crop_border: pixels removed from each side first.
+    """
+
+    def __init__(self, crop_border: int = 0) -> None:
+        self.crop_border = crop_border
+        self.per_frame: dict[str, list[float]] = {"psnr": [], "psnr_input": []}
+
+    def update(self, output: torch.Tensor, target: torch.Tensor, baseline: torch.Tensor | None) -> None:
+        """Add one frame (see :class:`FrameScorer`); ``psnr_input`` needs ``baseline`` on every frame."""
+        frames = {"psnr": output} if baseline is None else {"psnr": output, "psnr_input": baseline}
+        for key, frame in frames.items():
+            self.per_frame[key].append(float(metrics.psnr_per_frame(frame[None], target[None], crop_border=self.crop_border)[0]))
+
+    def summary(self) -> dict[str, float]:
+        """``psnr`` (NaN before the first frame) and, if the baseline was fed, ``psnr_input``: means over frames."""
+        scores = {"psnr": float(np.mean(self.per_frame["psnr"])) if self.per_frame["psnr"] else math.nan}
+        if self.per_frame["psnr_input"]:
+            scores["psnr_input"] = float(np.mean(self.per_frame["psnr_input"]))
+        return scores
+
+    def series(self) -> dict[str, list[float]]:
+        """``psnr`` (and ``psnr_input``) per frame."""
+        return {key: list(values) for key, values in self.per_frame.items() if values}
+
+
+class _MaskFrames:
+    """J, F and T of predicted masks against the ground truth (:class:`v2v.metrics.MaskScorer`),
+    from displayed one-channel frames."""
+
+    def __init__(self, options: ScoringOptions, executor: Executor | None) -> None:
+        self.scorer = metrics.MaskScorer(t_protocol=options.t_protocol, exact_ties=options.exact_ties, executor=executor)
+
+    def update(self, output: torch.Tensor, target: torch.Tensor, baseline: torch.Tensor | None) -> None:
+        self.scorer.update((output[0] > 0.5).numpy(), (target[0] > 0.5).numpy())
+
+    def summary(self) -> dict[str, float]:
+        return self.scorer.summary()
+
+    def series(self) -> dict[str, list[float]]:
+        return {"J": list(self.scorer.per_frame["J"]), "F": list(self.scorer.per_frame["F"]), "T": self.scorer.pair_costs()}
+
+
+def _identity(frames: torch.Tensor) -> torch.Tensor:
+    return frames
+
+
+def _gray_rgb(luma: torch.Tensor) -> torch.Tensor:
+    """``[..., 1, H, W]`` luma as ``[..., 3, H, W]`` gray RGB (the luma of gray RGB is itself)."""
+    return luma.expand(*luma.shape[:-3], 3, *luma.shape[-2:])
 
 
 @dataclass(frozen=True)
@@ -169,9 +228,13 @@ class Task:
         in_channels: channels of the model input.
         out_channels: channels of the model output and target.
         needs_masks: the target is a foreground mask (data sets must provide annotations).
+        self_supervised: the target is the clip's own frames, so any colour video is its own
+            ground truth: real footage is scored for accuracy against itself.
         unit_input: RGB frames ``[..., 3, H, W]`` in [0, 1] -> the model input in [0, 1].
         own_metrics: the task's own metric keys, in report order (see :attr:`metrics`).
-        scorer: computes :attr:`own_metrics` of one video (see :data:`Scorer`).
+        table_metrics: the accuracy columns of Table 1, the first being the accuracy its
+            orderings compare (:attr:`accuracy_metric`).
+        scorer_factory: ``(options, executor) ->`` a new :class:`FrameScorer` of :attr:`own_metrics`.
         best_metric: the validation metric that selects a run's ``best`` checkpoint unless the
             config names one (a key of :data:`METRIC_GOALS` among :attr:`metrics`).
         output_base: the model input ``[..., in_channels, H, W]`` in [-1, 1] as a guess of the output
@@ -185,9 +248,11 @@ class Task:
     in_channels: int
     out_channels: int
     needs_masks: bool
+    self_supervised: bool
     unit_input: Callable[[torch.Tensor], torch.Tensor]
     own_metrics: tuple[str, ...]
-    scorer: Scorer
+    table_metrics: tuple[str, ...]
+    scorer_factory: Callable[[ScoringOptions, Executor | None], FrameScorer]
     best_metric: str
     output_base: Callable[[torch.Tensor], torch.Tensor] | None
 
@@ -201,24 +266,25 @@ class Task:
         """Every metric key a scored video of this task has: :attr:`own_metrics` then :data:`COMMON_METRICS`."""
         return self.own_metrics + COMMON_METRICS
 
-    def input(self, frames: torch.Tensor) -> torch.Tensor:
-        """The model input from RGB frames ``[..., 3, H, W]`` (float in [0, 1] or uint8).
+    @property
+    def accuracy_metric(self) -> tuple[str, bool]:
+        """``(metric, higher is better)``: the accuracy Table 1's orderings compare."""
+        metric = self.table_metrics[0]
+        return metric, METRIC_GOALS[metric] == "max"
 
-        Returns:
-            ``[..., in_channels, H, W]`` float32 in [-1, 1].
-        """
+    def input(self, frames: torch.Tensor) -> torch.Tensor:
+        """The model input ``[..., in_channels, H, W]`` float32 in [-1, 1] from RGB frames
+        ``[..., 3, H, W]`` (float in [0, 1] or uint8)."""
         return to_model_range(self.unit_input(_as_unit_frames(frames)))
 
     def target(self, frames: torch.Tensor, masks: torch.Tensor | None) -> torch.Tensor:
-        """The target: the foreground mask for a mask task, the RGB frames otherwise.
+        """The target ``[..., out_channels, H, W]`` float32 in [-1, 1]: the foreground mask for a
+        mask task, the RGB frames otherwise.
 
         Args:
             frames: ``[..., 3, H, W]`` float in [0, 1] or uint8.
             masks: ``[..., 1, H, W]`` foreground (any value > 0.5, or True, is foreground); required
                 when :attr:`needs_masks`, ignored otherwise.
-
-        Returns:
-            ``[..., out_channels, H, W]`` float32 in [-1, 1].
         """
         rgb = _as_unit_frames(frames)
         if not self.needs_masks:
@@ -231,106 +297,53 @@ class Task:
         foreground = masks > 0.5 if masks.dtype != torch.bool else masks
         return to_model_range(foreground.float())
 
+    def pair(self, frames: torch.Tensor, masks: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(input, target)`` of a clip ``[T, 3, H, W]`` (masks ``[T, 1, H, W]`` for a mask task)."""
+        return self.input(frames), self.target(frames, masks)
+
     def display(self, output: torch.Tensor) -> torch.Tensor:
         """A model output (or target) ``[..., out_channels, H, W]`` in [-1, 1] as frames in [0, 1].
 
-        RGB is rescaled with :func:`to_unit_range` and clamped; a mask becomes binary (foreground
-        where the output is above 0, the middle of [-1, 1]). This is what is written to a
-        translated video and what tOF compares.
+        RGB is rescaled with :func:`~v2v.frames.to_unit_range` and clamped; a mask becomes binary
+        (foreground where the output is above 0, the middle of [-1, 1]). This is what is written to
+        a translated video, what tOF compares and what the frame scorer reads.
         """
         if self.needs_masks:
             return (output > 0).float()
         return to_unit_range(output).clamp(0, 1)
 
-    def score(
-        self,
-        output: torch.Tensor,
-        target: torch.Tensor,
-        input_video: torch.Tensor,
-        options: ScoringOptions = DEFAULT_SCORING_OPTIONS,
-        executor: Executor | None = None,
-    ) -> dict[str, float]:
-        """The task's own metrics (:attr:`own_metrics`) of one video.
+    def baseline(self, model_input: torch.Tensor) -> torch.Tensor | None:
+        """The input taken as the output, displayed (``output_base`` in [0, 1]), or None."""
+        if self.output_base is None:
+            return None
+        return to_unit_range(self.output_base(model_input)).clamp(0, 1)
+
+    def frame_scorer(self, options: ScoringOptions = DEFAULT_SCORING_OPTIONS, executor: Executor | None = None) -> FrameScorer:
+        """A new scorer of the task's own metrics, fed displayed frames (:class:`FrameScorer`).
 
         Args:
-            output: generator output ``[T, out_channels, H, W]`` in [-1, 1].
-            target: ground truth of the same shape.
-            input_video: the model input ``[T, in_channels, H, W]`` in [-1, 1].
-            options: protocol options.
-            executor: optional pool in which T's pairs are computed (same results as without).
-
-        Returns:
-            One float per key of :attr:`own_metrics` (NaN where undefined, e.g. T of empty masks).
+            options: protocol options (T pairing, PSNR border).
+            executor: optional pool in which T's pairs are computed (identical values).
         """
-        if output.shape != target.shape or output.shape[1] != self.out_channels:
-            raise ValueError(f"output and target must both be [T, {self.out_channels}, H, W] for {self.name}, "
-                             f"got {tuple(output.shape)} and {tuple(target.shape)}")
-        return self.scorer(output, target, input_video, options, executor)
-
-
-def _score_masks(output: torch.Tensor, target: torch.Tensor, input_video: torch.Tensor, options: ScoringOptions,
-                 executor: Executor | None) -> dict[str, float]:
-    """J, F (mean, recall, decay per sequence) and T of predicted masks (outputs above 0)."""
-    predicted = (output[:, 0] > 0).numpy()
-    truth = (target[:, 0] > 0).numpy()
-    scores: dict[str, float] = {}
-    for key, per_frame in (("J", metrics.region_similarity(predicted, truth)), ("F", metrics.contour_accuracy(predicted, truth))):
-        stats = metrics.sequence_statistics(per_frame)
-        scores.update({key: stats.mean, f"{key}_recall": stats.recall, f"{key}_decay": stats.decay})
-    if options.t_protocol == "davis":
-        # The DAVIS protocol needs three frames (frame 0's truth, then predictions 1 .. T-2).
-        scores["T"] = (
-            metrics.temporal_stability(predicted, first_target=truth[0], exact_ties=options.exact_ties, executor=executor)
-            if len(predicted) >= 3 else math.nan
-        )
-    else:
-        scores["T"] = metrics.temporal_stability(predicted, exact_ties=options.exact_ties, executor=executor)
-    return scores
-
-
-def _psnr_scorer(crop_border_applies: bool, output_base: Callable[[torch.Tensor], torch.Tensor]) -> Scorer:
-    """PSNR of the output and of ``output_base(input)`` (the trivial baseline to beat) on [0, 1] RGB."""
-
-    def score(output: torch.Tensor, target: torch.Tensor, input_video: torch.Tensor, options: ScoringOptions,
-              executor: Executor | None) -> dict[str, float]:
-        crop = options.psnr_crop_border if crop_border_applies else 0
-        target_unit = to_unit_range(target).clamp(0, 1)
-        baseline = to_unit_range(output_base(input_video)).clamp(0, 1)
-        return {
-            "psnr": float(metrics.psnr(to_unit_range(output).clamp(0, 1), target_unit, crop_border=crop)),
-            "psnr_input": float(metrics.psnr(baseline, target_unit, crop_border=crop)),
-        }
-
-    return score
-
-
-def _identity(frames: torch.Tensor) -> torch.Tensor:
-    return frames
-
-
-def _gray_rgb(luma: torch.Tensor) -> torch.Tensor:
-    """``[..., 1, H, W]`` luma as ``[..., 3, H, W]`` gray RGB (the luma of gray RGB is itself)."""
-    return luma.expand(*luma.shape[:-3], 3, *luma.shape[-2:])
+        return self.scorer_factory(options, executor)
 
 
 TASK_REGISTRY: dict[str, Task] = {
     task.name: task
     for task in (
-        Task("segmentation", 3, 1, needs_masks=True, unit_input=_identity,
-             own_metrics=("J", "J_recall", "J_decay", "F", "F_recall", "F_decay", "T"), scorer=_score_masks,
-             best_metric="J", output_base=None),
-        Task("colorization", 1, 3, needs_masks=False, unit_input=rgb_to_luma,
-             own_metrics=("psnr", "psnr_input"), scorer=_psnr_scorer(False, _gray_rgb),
-             best_metric="psnr", output_base=_gray_rgb),
-        Task("superres", 3, 3, needs_masks=False, unit_input=bicubic_degrade,
-             own_metrics=("psnr", "psnr_input"), scorer=_psnr_scorer(True, _identity),
-             best_metric="psnr", output_base=_identity),
+        Task("segmentation", 3, 1, needs_masks=True, self_supervised=False, unit_input=_identity,
+             own_metrics=("J", "J_recall", "J_decay", "F", "F_recall", "F_decay", "T"), table_metrics=("J", "F", "T"),
+             scorer_factory=_MaskFrames, best_metric="J", output_base=None),
+        Task("colorization", 1, 3, needs_masks=False, self_supervised=True, unit_input=rgb_to_luma,
+             own_metrics=("psnr", "psnr_input"), table_metrics=("psnr",),
+             scorer_factory=lambda options, executor: PsnrScorer(), best_metric="psnr", output_base=_gray_rgb),
+        Task("superres", 3, 3, needs_masks=False, self_supervised=True, unit_input=bicubic_degrade,
+             own_metrics=("psnr", "psnr_input"), table_metrics=("psnr",),
+             scorer_factory=lambda options, executor: PsnrScorer(options.psnr_crop_border), best_metric="psnr",
+             output_base=_identity),
     )
 }
-"""Every task, by name."""
-
-TASKS = tuple(TASK_REGISTRY)
-"""The task names: ``("segmentation", "colorization", "superres")``."""
+"""Every task, by name: ``segmentation``, ``colorization`` and ``superres``."""
 
 
 def get_task(task: str | Task) -> Task:
@@ -342,35 +355,5 @@ def get_task(task: str | Task) -> Task:
     if isinstance(task, Task):
         return task
     if task not in TASK_REGISTRY:
-        raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
+        raise ValueError(f"unknown task {task!r}; expected one of {tuple(TASK_REGISTRY)}")
     return TASK_REGISTRY[task]
-
-
-def task_channels(task: str) -> tuple[int, int]:
-    """``(in_channels, out_channels)`` of a task: segmentation (3, 1), colorization (1, 3), superres (3, 3)."""
-    return get_task(task).channels
-
-
-def task_input(frames: torch.Tensor, task: str) -> torch.Tensor:
-    """The input a task's model sees, from RGB frames (:meth:`Task.input`)."""
-    return get_task(task).input(frames)
-
-
-def task_target(frames: torch.Tensor, masks: torch.Tensor | None, task: str) -> torch.Tensor:
-    """The target of a task: the mask for segmentation, the RGB frames otherwise (:meth:`Task.target`)."""
-    return get_task(task).target(frames, masks)
-
-
-def make_task_pair(frames: torch.Tensor, masks: torch.Tensor | None, task: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(input, target)`` of a task for a clip.
-
-    Args:
-        frames: ``[T, 3, H, W]`` (or any ``[..., 3, H, W]``) float in [0, 1] or uint8.
-        masks: ``[T, 1, H, W]`` foreground, required for segmentation, may be None otherwise.
-        task: one of :data:`TASKS`.
-
-    Returns:
-        ``input`` ``[T, Cin, H, W]`` and ``target`` ``[T, Cout, H, W]``, float32 in [-1, 1].
-    """
-    spec = get_task(task)
-    return spec.input(frames), spec.target(frames, masks)

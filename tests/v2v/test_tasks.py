@@ -1,22 +1,42 @@
-"""Tests of the three tasks: channels, ranges, luma, bicubic degradation, masks."""
+"""Tests of the task registry: channels, ranges, luma, bicubic degradation, masks, the frame scorers."""
 
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from v2v import metrics
-from v2v.data import (
-    TASKS,
+from v2v.frames import to_model_range, to_unit_range
+from v2v.tasks import (
+    COMMON_METRICS,
+    METRIC_GOALS,
+    TASK_REGISTRY,
+    ScoringOptions,
+    Task,
     bicubic_degrade,
     get_task,
-    make_task_pair,
     rgb_to_luma,
-    task_channels,
-    task_input,
-    task_target,
-    to_model_range,
-    to_unit_range,
 )
+
+TASKS = tuple(TASK_REGISTRY)
+
+
+def task_channels(task):
+    return get_task(task).channels
+
+
+def make_task_pair(frames, masks, task):
+    return get_task(task).pair(frames, masks)
+
+
+def task_input(frames, task):
+    return get_task(task).input(frames)
+
+
+def task_target(frames, masks, task):
+    return get_task(task).target(frames, masks)
 
 
 def clip(t=3, h=20, w=24, seed=0):
@@ -123,14 +143,14 @@ def test_bad_frames_are_clear_errors():
 
 
 def test_registry_holds_one_task_object_per_name():
-    from v2v.data import COMMON_METRICS, METRIC_GOALS, TASK_REGISTRY, Task, get_task
-
-    assert tuple(TASK_REGISTRY) == TASKS
+    assert TASKS == ("segmentation", "colorization", "superres")
     for name, task in TASK_REGISTRY.items():
         assert isinstance(task, Task) and task.name == name and get_task(name) is task and get_task(task) is task
         assert task.channels == task_channels(name)
         assert task.metrics[-len(COMMON_METRICS):] == COMMON_METRICS and len(set(task.metrics)) == len(task.metrics)
         assert task.best_metric in METRIC_GOALS and task.best_metric in task.metrics
+        assert set(task.table_metrics) <= set(task.own_metrics) and task.accuracy_metric[0] == task.table_metrics[0]
+        assert task.self_supervised == (task.output_base is not None)  # the three tasks: the clip is the target
     assert get_task("segmentation").needs_masks and not get_task("colorization").needs_masks
     assert get_task("segmentation").own_metrics == ("J", "J_recall", "J_decay", "F", "F_recall", "F_decay", "T")
     assert get_task("superres").own_metrics == ("psnr", "psnr_input")
@@ -139,8 +159,6 @@ def test_registry_holds_one_task_object_per_name():
 
 
 def test_display_of_outputs():
-    from v2v.data import get_task
-
     output = torch.tensor([-1.0, -0.2, 0.0, 1e-6, 0.5, 1.3]).view(1, 6, 1)
     mask = get_task("segmentation").display(output)
     assert mask.flatten().tolist() == [0, 0, 0, 1, 1, 1]  # foreground above the middle of [-1, 1]
@@ -149,8 +167,6 @@ def test_display_of_outputs():
 
 
 def test_scoring_options_are_checked():
-    from v2v.data import ScoringOptions
-
     with pytest.raises(ValueError, match="t_protocol must be one of"):
         ScoringOptions(t_protocol="official")
     with pytest.raises(ValueError, match="psnr_crop_border must be an int >= 0"):
@@ -169,6 +185,55 @@ def test_output_base_is_the_trivial_baseline_psnr_input_scores(task):
     assert base.shape == target.shape
     if task == "colorization":  # the luma as gray RGB: every channel is the input
         assert torch.equal(base, inputs.expand(-1, 3, -1, -1))
-    scores = spec.score(target, target, inputs)
+    scorer = spec.frame_scorer()
+    for t in range(3):
+        scorer.update(spec.display(target[t]), spec.display(target[t]), spec.baseline(inputs[t]))
     expected = metrics.psnr(((base + 1) / 2).clamp(0, 1), (target + 1) / 2)
-    assert scores["psnr_input"] == pytest.approx(expected, abs=1e-6)
+    assert scorer.summary()["psnr_input"] == expected  # frame by frame, the same bits as the whole video
+
+
+def _masks(seed, frames=9, size=(24, 28)):
+    generator = np.random.default_rng(seed)
+    masks = np.zeros((frames, *size), dtype=bool)
+    for t in range(frames):
+        top, left = 4 + int(generator.integers(0, 4)), 5 + t % 3
+        masks[t, top : top + 10 + int(generator.integers(0, 3)), left : left + 12] = True
+    return masks
+
+
+@pytest.mark.parametrize("t_protocol", ["consecutive", "davis"])
+@pytest.mark.parametrize("pool", [False, True])
+def test_mask_frame_scorer_equals_the_whole_video_measures(t_protocol, pool):
+    predicted, truth = _masks(0), _masks(1)
+    predicted[4] = False  # a frame without a contour: its pairs are NaN and skipped
+    executor = ThreadPoolExecutor(2) if pool else None
+    scorer = get_task("segmentation").frame_scorer(ScoringOptions(t_protocol=t_protocol), executor)
+    for t in range(len(predicted)):
+        scorer.update(torch.from_numpy(predicted[t]).float()[None], torch.from_numpy(truth[t]).float()[None], None)
+    scores = scorer.summary()
+    for key, per_frame in (("J", metrics.region_similarity(predicted, truth)), ("F", metrics.contour_accuracy(predicted, truth))):
+        stats = metrics.sequence_statistics(per_frame)
+        assert (scores[key], scores[f"{key}_recall"], scores[f"{key}_decay"]) == (stats.mean, stats.recall, stats.decay)
+    first = truth[0] if t_protocol == "davis" else None
+    assert scores["T"] == metrics.temporal_stability(predicted, first_target=first)
+    assert len(scorer.series()["T"]) == len(predicted) - (2 if t_protocol == "davis" else 1)
+    if executor is not None:
+        executor.shutdown()
+
+
+def test_mask_frame_scorer_davis_protocol_needs_three_frames():
+    scorer = get_task("segmentation").frame_scorer(ScoringOptions(t_protocol="davis"))
+    masks = _masks(0, frames=2)
+    for mask in masks:
+        scorer.update(torch.from_numpy(mask).float()[None], torch.from_numpy(mask).float()[None], None)
+    assert np.isnan(scorer.summary()["T"])
+
+
+def test_psnr_frame_scorer_equals_the_whole_video_psnr_with_a_border():
+    target = torch.rand(4, 3, 16, 18)
+    output = (target + 0.05 * torch.randn(4, 3, 16, 18)).clamp(0, 1)
+    scorer = get_task("superres").frame_scorer(ScoringOptions(psnr_crop_border=2))
+    for t in range(4):
+        scorer.update(output[t], target[t], None)
+    assert scorer.summary() == {"psnr": metrics.psnr(output, target, crop_border=2)}  # no baseline fed: no psnr_input
+    assert scorer.series()["psnr"] == list(metrics.psnr_per_frame(output, target, crop_border=2))

@@ -1,10 +1,10 @@
-"""python -m v2v.flow.precompute: the flows training will look up, computed once with a progress bar."""
+"""python -m v2v.precompute_flows: the flows training will look up, computed once with a progress bar."""
 
 import torch
 
 from v2v.config import load_config
 from v2v.data import build_dataset, synthetic_clip, write_davis_layout
-from v2v.flow.precompute import main
+from v2v.precompute_flows import main
 
 
 def davis(tmp_path):

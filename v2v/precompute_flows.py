@@ -1,7 +1,7 @@
-"""``python -m v2v.flow.precompute``: fill the flow cache for a run's data before training.
+"""``python -m v2v.precompute_flows``: fill the flow cache for a run's data before training.
 
-    python -m v2v.flow.precompute --config paper data.root=/data/DAVIS          # train and val splits
-    python -m v2v.flow.precompute --config paper --split val data.flow.cache_dtype=float16
+    python -m v2v.precompute_flows --config paper data.root=/data/DAVIS          # train and val splits
+    python -m v2v.precompute_flows --config paper --split val data.flow.cache_dtype=float16
 
 Builds the data sets exactly as ``python -m v2v.train`` would with the same config and overrides
 (so the cache keys are the ones training looks up), computes the flows of every item with a
@@ -17,9 +17,9 @@ import sys
 
 from tqdm import tqdm
 
-from v2v.config import ConfigError, load_config
+from v2v.config import DEFAULT_CONFIG, load_config
 from v2v.data import build_dataset
-from v2v.data.davis import DatasetNotFoundError
+from v2v.runtime import command_name, run_command
 
 __all__ = ["precompute", "main"]
 
@@ -39,7 +39,7 @@ def precompute(config, splits: list[str], progress: bool = True) -> dict[str, di
         ValueError: the data has exact flow (``provider`` resolves to ``exact``) or caching is off.
     """
     flow = config.data.flow
-    if flow.resolve(has_exact_flow=config.data.source == "synthetic") == "exact":
+    if flow.resolve(has_exact_flow=config.data.has_exact_flow) == "exact":
         raise ValueError("data.flow.provider resolves to 'exact' (synthetic clips): exact flows come with the data, nothing to cache")
     if flow.cache_root() is None:
         raise ValueError("data.flow.cache_dir is null: caching is off, so there is nothing to precompute")
@@ -54,28 +54,29 @@ def precompute(config, splits: list[str], progress: bool = True) -> dict[str, di
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit status (2: bad arguments or missing data)."""
+    """Entry point; returns the exit status (2: bad arguments or missing data, 130: Ctrl-C)."""
     parser = argparse.ArgumentParser(
-        prog="python -m v2v.flow.precompute",
+        prog=command_name("v2v.precompute_flows"),
         description="Compute and cache the optical flows of a run's data sets (the keys training looks up).",
         epilog="Overrides are the training config's dotted key=value pairs (python -m v2v.train --help lists them).",
     )
-    parser.add_argument("-c", "--config", default="quickstart", help="shipped config name or YAML path (default: quickstart)")
+    parser.add_argument("-c", "--config", default=DEFAULT_CONFIG, help=f"shipped config name or YAML path (default: {DEFAULT_CONFIG})")
     parser.add_argument("--split", action="append", default=None, help="split to precompute (repeatable; default: train and val)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     args = parser.parse_args(argv)
-    try:
+
+    def work() -> int:
         config = load_config(args.config, args.overrides)
         counts = precompute(config, args.split or ["train", "val"], progress=not args.quiet)
-    except (ConfigError, DatasetNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    root = config.data.flow.cache_root()
-    for split, count in counts.items():
-        print(f"{split}: {count['items']} items, {count['computed']} computed, {count['found']} already cached, {count['recomputed']} damaged and recomputed")
-    print(f"cache {root} ({config.data.flow.cache_dtype}): {_folder_bytes(root) / 1e9:.2f} GB")
-    return 0
+        root = config.data.flow.cache_root()
+        for split, count in counts.items():
+            print(f"{split}: {count['items']} items, {count['computed']} computed, {count['found']} already cached, "
+                  f"{count['recomputed']} damaged and recomputed")
+        print(f"cache {root} ({config.data.flow.cache_dtype}): {_folder_bytes(root) / 1e9:.2f} GB")
+        return 0
+
+    return run_command(work)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,95 @@
+"""The pictures of a grid: each must show what it promises, checked on its pixels (a blank or a
+one-setting picture fails), on a grid of untrained generators written straight to the cells' folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from v2v.config import load_config
+from v2v.config_engine import to_dict
+from v2v.figures import STRIP_FRAMES, draw_figures
+from v2v.grid import Cell, cell_overrides
+from v2v.models import build_generator
+from v2v.models.checkpoint import export_generator
+
+from _grid_fixtures import TINY
+
+SETTINGS = ("image2image", "video2video+local+global")
+COLOURS = ((31, 119, 180), (255, 127, 14))  # matplotlib's first two: one per setting
+
+
+def _grid(tmp_path: Path) -> dict:
+    """A report and cell folders holding untrained generators (seed 0) and made-up metrics."""
+    entries = []
+    overrides = TINY.overrides + ("data.eval_clip_length=16",)
+    for seed in (0, 1):
+        for index, setting in enumerate(SETTINGS):
+            for weight in (None, 3.0):
+                cell = Cell("colorization", setting, seed, weight if setting != "image2image" else None)
+                if weight is not None and setting == "image2image":
+                    continue
+                if seed == 0 and weight is None:
+                    config = load_config("quickstart", cell_overrides(TINY, cell, None) + ["data.eval_clip_length=16"])
+                    torch.manual_seed(index)
+                    generator = build_generator(config.model, "colorization", config.setting_switches)
+                    export_generator(cell.folder(tmp_path).run, generator.state_dict(), to_dict(config), step=1)
+                entries.append({"task": "colorization", "setting": setting, "seed": seed,
+                                "temporal_weight": weight or 50.0, "steps": 2,
+                                "metrics": {"psnr": 20.0 + index + seed, "warping_error": 1e-3 / (1 + index) + 1e-5 * seed}})
+    return {"budget": "tiny", "base_config": "quickstart", "overrides": list(overrides), "tasks": ["colorization"],
+            "settings": list(SETTINGS), "seeds": [0, 1], "default_temporal_weights": {"colorization": 50.0},
+            "tradeoff_task": "colorization", "cells": entries}
+
+
+def _pixels(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB")).astype(int)
+
+
+def _count(pixels: np.ndarray, colour: tuple[int, int, int], tolerance: int = 40) -> int:
+    return int((np.abs(pixels - colour).sum(axis=2) < tolerance).sum())
+
+
+@pytest.fixture(scope="module")
+def pictures(tmp_path_factory):
+    grid = tmp_path_factory.mktemp("grid")
+    written = draw_figures(_grid(grid), grid, grid / "figures")
+    return {path.name: _pixels(path) for path in written}
+
+
+def test_every_picture_is_written(pictures):
+    assert set(pictures) == {"strip-colorization.png", "warping-error-colorization.png", "tradeoff.png"}
+
+
+def test_the_strip_shows_frames_and_residual_heat(pictures):
+    strip = pictures["strip-colorization.png"]
+    rows = 1 + len(SETTINGS) + 1 + len(SETTINGS)  # input, settings, target, one heat row per setting
+    height = strip.shape[0] // rows
+    coloured = np.abs(strip - strip.mean(axis=2, keepdims=True)).sum(axis=2) > 30  # not gray, not white
+    target_band = strip[(1 + len(SETTINGS)) * height : (2 + len(SETTINGS)) * height]
+    assert coloured[(1 + len(SETTINGS)) * height : (2 + len(SETTINGS)) * height].mean() > 0.05  # the colour target
+    assert target_band.std() > 20
+    input_band = strip[:height]
+    assert input_band.std() > 20 and np.abs(input_band - input_band.mean(axis=2, keepdims=True)).max() < 8  # gray input
+    heat = strip[(2 + len(SETTINGS)) * height :]
+    inferno_bright = (heat[..., 0] > 150) & (heat[..., 2] < 150)  # orange and yellow: residual lights up
+    assert inferno_bright.sum() > 50
+    assert strip.shape[1] > STRIP_FRAMES * 60  # one column per frame
+
+
+def test_the_warping_error_plot_has_a_curve_per_setting_and_the_target(pictures):
+    plot = pictures["warping-error-colorization.png"]
+    for colour in COLOURS:
+        assert _count(plot, colour) > 100
+    assert _count(plot, (0, 0, 0), tolerance=20) > 100  # the target's dashed black line (and the axes)
+
+
+def test_the_tradeoff_plot_has_each_setting_s_points(pictures):
+    plot = pictures["tradeoff.png"]
+    for colour in COLOURS:
+        assert _count(plot, colour) > 40
