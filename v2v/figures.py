@@ -24,10 +24,10 @@ import numpy as np
 import torch
 
 from v2v.config import SETTING_ORDER, TEMPORAL_SETTINGS, load_config
-from v2v.data import build_dataset
+from v2v.data import DEFAULT_EVALUATION_SPLIT, build_dataset
 from v2v.fileio import atomic_write_bytes
 from v2v.frames import to_unit_range
-from v2v.grid import Cell, summarize, weight_key
+from v2v.grid import Budget, Cell, cell_overrides, summarize, weight_key
 from v2v.inference import translate_video
 from v2v.metrics import warping_error_per_pair
 from v2v.models import read_generator
@@ -88,7 +88,7 @@ def _strip(task: str, frames: torch.Tensor, outputs: dict[str, torch.Tensor], it
                 axis.set_ylabel(label, fontsize=7, rotation=0, ha="right", va="center")
             if r == 0:
                 axis.set_title(f"frame {start + c}", fontsize=7)
-    figure.suptitle(f"{task}: test clip 0, seed {seed} (residual scale 0-{scale:.3f})", fontsize=9)
+    figure.suptitle(f"{task}: {item['name']}, seed {seed} (residual scale 0-{scale:.3f})", fontsize=9)
     figure.tight_layout()
     return png(figure)
 
@@ -104,7 +104,7 @@ def _warping_error_curves(task: str, outputs: dict[str, torch.Tensor], item: dic
     axis.set_xlabel("frame t (pair t-1, t)")
     axis.set_ylabel("warping error")
     axis.set_yscale("log")
-    axis.set_title(f"{task}: per-frame warping error, test clip 0, seed {seed}", fontsize=9)
+    axis.set_title(f"{task}: per-frame warping error, {item['name']}, seed {seed}", fontsize=9)
     axis.legend(fontsize=7)
     figure.tight_layout()
     return png(figure)
@@ -136,17 +136,20 @@ def _tradeoff(report: dict[str, Any], task: str) -> bytes:
     return png(figure)
 
 
-def draw_figures(report: dict[str, Any], output: Path, destination: Path) -> list[Path]:
-    """Draw every figure of the grid in ``output`` (its report, as :func:`v2v.reproduce.reproduce`
-    returns it) into ``destination``; returns the files written."""
+def draw_figures(budget: Budget, report: dict[str, Any], output: Path, destination: Path,
+                 data: tuple[str, str] | None = None) -> list[Path]:
+    """Draw every figure of the grid of ``budget`` in ``output`` (its report, as
+    :func:`v2v.reproduce.reproduce` returns it; ``data`` the data set it trained on, None for the
+    synthetic clips) into ``destination``; returns the files written. The clip shown is the first
+    of the split the cells were evaluated on."""
     destination.mkdir(parents=True, exist_ok=True)
     runs = _seed_runs(report, output)
     defaults = report["default_temporal_weights"]
     seed = report["seeds"][0]
     pictures: dict[str, bytes] = {}
     for task in report["tasks"]:
-        config = load_config(report["base_config"], list(report["overrides"]) + [f"task={task}"])
-        item = build_dataset(config.data, "test", task)[0]
+        config = load_config(budget.config_for(task), cell_overrides(budget, Cell(task, report["settings"][0], seed), data))
+        item = build_dataset(config.data, DEFAULT_EVALUATION_SPLIT[config.data.source], task)[0]
         outputs = {}
         for setting in report["settings"]:
             generator = read_generator(runs[(task, setting, weight_key(setting, defaults[task]))], map_location="cpu").generator

@@ -81,6 +81,8 @@ class Budget:
         tradeoff_weights: temporal weights swept for :data:`~v2v.config.TEMPORAL_SETTINGS`; the
             config's own weight is one of the points and shares the grid's cells.
         jobs: default number of cells trained at once.
+        data_source: the data its configs train on: ``synthetic`` (bundled), or a source whose
+            folder ``--data SOURCE PATH`` must give (``videos``).
     """
 
     name: str
@@ -96,6 +98,7 @@ class Budget:
     tradeoff_task: str | None = "colorization"
     tradeoff_weights: tuple[float, ...] = ()
     jobs: int = 1
+    data_source: str = "synthetic"
 
     def __post_init__(self) -> None:
         for task in (*self.tasks, *(task for task, _ in self.task_configs)):
@@ -105,6 +108,15 @@ class Budget:
                 raise ValueError(f"Budget {self.name!r}: unknown setting {setting!r}, expected one of {SETTING_ORDER}")
         if self.tradeoff_task is not None and self.tradeoff_task not in self.tasks:
             raise ValueError(f"Budget {self.name!r}: tradeoff_task {self.tradeoff_task!r} is not one of its tasks {self.tasks}")
+
+    def check_data(self, data: tuple[str, str] | None) -> None:
+        """Refuse a data set the budget's configs cannot train on.
+
+        Raises:
+            ValueError: a budget for a folder of data without ``--data``, or with another source.
+        """
+        if self.data_source != "synthetic" and (data is None or data[0] != self.data_source):
+            raise ValueError(f"budget {self.name!r} trains on a folder of {self.data_source}: pass --data {self.data_source} PATH")
 
     def config_for(self, task: str) -> str:
         """The shipped config the cells of ``task`` start from."""
@@ -184,6 +196,20 @@ BUDGETS: dict[str, Budget] = {
         test_videos=8,
         tradeoff_weights=(10.0, 200.0, 1000.0),
         jobs=2,
+    ),
+    "real": Budget(
+        name="real",
+        description="each task's real-video recipe (configs/real-colorization.yaml, real-superres.yaml) on a folder "
+        "of videos (`--data videos DIR`, benchmarks/real_corpus.py), evaluated on every shot of its val videos",
+        base_config="real-colorization",
+        overrides=(),
+        task_configs=(("superres", "real-superres"),),
+        tasks=("colorization", "superres"),
+        seeds=(0, 1, 2),
+        test_videos=1000,  # every shot of the val split
+        tradeoff_task=None,
+        jobs=2,
+        data_source="videos",
     ),
 }
 
@@ -345,7 +371,7 @@ def _cell_text(stats: tuple[float, float, int] | None, digits: str) -> str:
     return f"{mean:{digits}} ± {std:{digits}}" if count > 1 else f"{mean:{digits}}"
 
 
-_DIGITS = {"psnr": ".2f", "J": ".3f", "F": ".3f", "T": ".3f", "warping_error": ".2e", "warping_error_target": ".2e",
+_DIGITS = {"psnr": ".2f", "ssim": ".3f", "J": ".3f", "F": ".3f", "T": ".3f", "warping_error": ".2e", "warping_error_target": ".2e",
            "tOF": ".3f", "warping_error_l1": ".4f", "flicker": ".4f"}
 """How many digits a metric shows in the table."""
 
@@ -383,7 +409,9 @@ def format_table(report: dict[str, Any]) -> str:
         "is the ground truth's own warping error (interpolation error only).",
     ]
     for task in report["tasks"]:
-        columns = [*get_task(task).table_metrics, "warping_error", "tOF", "warping_error_target"]
+        measured = {name for entry in entries if entry["task"] == task for name in entry["metrics"]}
+        # A column no cell measured (a metric added after the cells were scored) is left out.
+        columns = [c for c in get_task(task).table_metrics if c in measured] + ["warping_error", "tOF", "warping_error_target"]
         steps = sorted({entry["steps"] for entry in entries if entry["task"] == task})
         rows = []
         for setting in report["settings"]:
@@ -429,7 +457,8 @@ def _real_footage_lines(real: list[dict[str, Any]], input_psnr: dict[str, dict[s
         clips = sorted({entry["clip"] for entry in rows})
         settings = [s for s in SETTING_ORDER if any(entry["setting"] == s for entry in rows)]
         with_target = get_task(task).self_supervised
-        keys = (("psnr",) if with_target else ()) + ("warping_error", "warping_error_l1", "tOF", "flicker")
+        accuracy_keys = tuple(key for key in ("psnr", "ssim") if any(key in entry["metrics"] for entry in rows))
+        keys = accuracy_keys + ("warping_error", "warping_error_l1", "tOF", "flicker")
         accuracy = ("PSNR against the clip (the target)." if with_target else
                     "No ground truth: consistency only; the clip's own warping error is that of its RGB frames.")
         table = []

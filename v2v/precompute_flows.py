@@ -32,8 +32,8 @@ def precompute(config, splits: list[str], progress: bool = True) -> dict[str, di
     """Compute and cache the flows of every item of ``splits`` of ``config``'s data.
 
     Returns:
-        Per split: ``items``, ``computed`` (new entries), ``found`` (already cached) and
-        ``recomputed`` (damaged entries replaced).
+        Per split: ``items``, ``computed`` (new entries, one per frame pair), ``found`` (already
+        cached) and ``recomputed`` (damaged entries replaced).
 
     Raises:
         ValueError: the data has exact flow (``provider`` resolves to ``exact``) or caching is off.
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         counts = precompute(config, args.split or ["train", "val"], progress=not args.quiet)
         root = config.data.flow.cache_root()
         for split, count in counts.items():
-            print(f"{split}: {count['items']} items, {count['computed']} computed, {count['found']} already cached, "
+            print(f"{split}: {count['items']} items, {count['computed']} pairs computed, {count['found']} already cached, "
                   f"{count['recomputed']} damaged and recomputed")
         print(f"cache {root} ({config.data.flow.cache_dtype}): {_folder_bytes(root) / 1e9:.2f} GB")
         return 0

@@ -20,6 +20,7 @@ Example::
     python -m v2v.reproduce --budget cpu --jobs 2
     python -m v2v.reproduce --budget smoke --output /tmp/smoke
     python -m v2v.reproduce --budget gpu --data davis /data/DAVIS
+    python -m v2v.reproduce --data videos /data/real-corpus        # the `real` budget
 """
 
 from __future__ import annotations
@@ -138,7 +139,7 @@ def _score_clip_stream(cell: Cell, folder: CellFolder, clip: Path, progress: boo
             writer.write(shown)
             scorer.update([shown, frame.image], frame.image, target=frame.image if task.self_supervised else None)
     translated, own = scorer.results()
-    keys = (("psnr",) if task.self_supervised else ()) + ("warping_error", "warping_error_l1", "tOF", "flicker")
+    keys = (("psnr", "ssim") if task.self_supervised else ()) + ("warping_error", "warping_error_l1", "tOF", "flicker")
     return {
         "task": cell.task, "setting": cell.setting, "seed": cell.seed, "clip": str(clip), "frames": translated["frames"],
         "metrics": json_safe({key: translated[key] for key in keys}),
@@ -203,8 +204,8 @@ def reproduce(budget: Budget, output: Path, *, jobs: int, data: tuple[str, str] 
         output: the grid's folder (created; complete cells in it are kept).
         jobs: cells trained at once, each in its own process with one thread (0 or 1: in this
             process, with torch's default threads when ``jobs`` is 0).
-        data: ``("davis", root)`` to train and test on a DAVIS 2017 folder instead of the
-            synthetic clips.
+        data: ``("davis", root)`` or ``("videos", root)`` to train and test on a DAVIS 2017 folder
+            or a folder of videos instead of the synthetic clips.
         real_clips: real videos (files or frame folders) to translate and score with every
             task's cells of :data:`~v2v.grid.REAL_FOOTAGE_SETTINGS` (:func:`score_real_footage`).
         command: the command line recorded in the table.
@@ -212,6 +213,7 @@ def reproduce(budget: Budget, output: Path, *, jobs: int, data: tuple[str, str] 
     Returns:
         The report written to ``table1-<budget>.json``.
     """
+    budget.check_data(data)
     for clip in real_clips or []:
         if not clip.exists():
             raise FileNotFoundError(f"--real-video {clip} does not exist (expected a video file or a folder of frames)")
@@ -267,14 +269,15 @@ def reproduce(budget: Budget, output: Path, *, jobs: int, data: tuple[str, str] 
 class ReproduceConfig(Checked):
     """Options of ``python -m v2v.reproduce``."""
 
-    budget: str = field(default="cpu", metadata={"choices": tuple(BUDGETS)})
-    """The grid's preset (:data:`v2v.grid.BUDGETS`)."""
+    budget: str | None = field(default=None, metadata={"choices": tuple(BUDGETS)})
+    """The grid's preset (:data:`v2v.grid.BUDGETS`); none: ``real`` with ``--data videos``, else ``cpu``."""
     output: str | None = None
     """The grid's folder (none: runs/reproduce-<budget>)."""
     jobs: int | None = None
     """Cells trained at once (none: the budget's)."""
-    data: tuple[str, str] | None = field(default=None, metadata={"metavar": ("davis", "PATH")})
-    """Train and test on a DAVIS 2017 folder instead of the bundled synthetic clips."""
+    data: tuple[str, str] | None = field(default=None, metadata={"metavar": ("SOURCE", "PATH")})
+    """Train and test on a DAVIS 2017 folder (``davis PATH``) or a folder of videos with ``train/`` and
+    ``val/`` (``videos PATH``) instead of the bundled synthetic clips."""
     real_video: tuple[str, ...] | None = field(default=None, metadata={"metavar": "CLIP"})
     """Real clips (video files or frame folders) to translate with every task's image2image and full-method
     cells and score (flows of the clip itself; PSNR against the clip where it is the target)."""
@@ -287,8 +290,17 @@ class ReproduceConfig(Checked):
         require(self.jobs is None or self.jobs >= 0, "jobs", f"must be >= 0, got {self.jobs}")
         if self.data is not None:
             source, root = self.data
-            require(source == "davis", "data", f"takes 'davis PATH', got {source!r}")
-            require(Path(root).is_dir(), "data", f"davis: {root} is not a folder (a DAVIS 2017 folder with JPEGImages/ and Annotations/)")
+            require(source in ("davis", "videos"), "data", f"takes 'davis PATH' or 'videos PATH', got {source!r}")
+            expected = ("a DAVIS 2017 folder with JPEGImages/ and Annotations/" if source == "davis"
+                        else "a folder with train/ and val/ folders of videos")
+            require(Path(root).is_dir(), "data", f"{source}: {root} is not a folder ({expected})")
+
+    @property
+    def budget_name(self) -> str:
+        """The budget run: the one named, else ``real`` for a videos folder and ``cpu`` otherwise."""
+        if self.budget is not None:
+            return self.budget
+        return "real" if self.data is not None and self.data[0] == "videos" else "cpu"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -305,14 +317,14 @@ def main(argv: list[str] | None = None) -> int:
         options = from_arguments(ReproduceConfig, args)
         # Before any heavy work: the cells train on device "auto" and score on the CPU.
         require_kernels(resolve_device("auto"), "cpu")
-        budget = BUDGETS[options.budget]
+        budget = BUDGETS[options.budget_name]
         output = Path(options.output or f"runs/reproduce-{budget.name}")
         command = "python -m v2v.reproduce " + " ".join(argv if argv is not None else sys.argv[1:])
         report = reproduce(budget, output, jobs=budget.jobs if options.jobs is None else options.jobs, data=options.data,
                            real_clips=[Path(clip) for clip in options.real_video] if options.real_video else None,
                            command=command.strip(), progress=options.progress)
         if options.figures:
-            draw_figures(report, output, budget.files(output).figures)
+            draw_figures(budget, report, output, budget.files(output).figures, options.data)
         print(format_table(report))
         print(f"wrote {budget.files(output).table_markdown} and .json")
         return 0

@@ -14,12 +14,12 @@ inputs and targets go out as float32 in [-1, 1], the range the models work in.
 - ``segmentation``: input the RGB frames, target the foreground mask (1 channel, -1 / +1); scored by
   J, F (DAVIS mean, recall, decay) and T on the masks (outputs thresholded at 0).
 - ``colorization``: input the luma (ITU-R BT.601: ``Y = 0.299 R + 0.587 G + 0.114 B`` on the
-  gamma-encoded values), target the RGB frames; scored by PSNR on [0, 1].
+  gamma-encoded values), target the RGB frames; scored by PSNR and SSIM on [0, 1].
 - ``superres``: input each frame downscaled by 1/2 then upscaled back with bicubic interpolation,
   target the original frames. An odd side ``n`` is downscaled to ``ceil(n / 2)`` and upscaled back
   to exactly ``n``, so input and target always share the frame size. The downscale is antialiased
   (``F.interpolate(..., antialias=True)``, like MATLAB's ``imresize`` and PIL); bicubic overshoot
-  is clamped to [0, 1]. Scored by PSNR (optionally with a border crop).
+  is clamped to [0, 1]. Scored by PSNR and SSIM (optionally with a border crop).
 
 Every task also reports the metrics of :data:`COMMON_METRICS`, computed the same way for all tasks
 by :mod:`v2v.scoring`.
@@ -47,7 +47,7 @@ __all__ = [
     "T_PROTOCOLS",
     "Task",
     "FrameScorer",
-    "PsnrScorer",
+    "FidelityScorer",
     "ScoringOptions",
     "DEFAULT_SCORING_OPTIONS",
     "get_task",
@@ -163,9 +163,10 @@ class FrameScorer(Protocol):
         """The per-frame values behind the summary (per pair for a pair measure such as T)."""
 
 
-class PsnrScorer:
-    """PSNR of each frame against the target, and of the input baseline (``psnr_input``) when one is
-    fed, on [0, 1] RGB; a video's value is the mean of its frames' (:func:`v2v.metrics.psnr`).
+class FidelityScorer:
+    """PSNR and SSIM of each frame against the target, and the PSNR of the input baseline
+    (``psnr_input``) when one is fed, on [0, 1] RGB; a video's value is the mean of its frames'
+    (:func:`v2v.metrics.psnr`, :func:`v2v.metrics.ssim_per_frame`).
 
     Args:
         crop_border: pixels removed from each side first.
@@ -173,23 +174,26 @@ class PsnrScorer:
 
     def __init__(self, crop_border: int = 0) -> None:
         self.crop_border = crop_border
-        self.per_frame: dict[str, list[float]] = {"psnr": [], "psnr_input": []}
+        self.per_frame: dict[str, list[float]] = {"psnr": [], "ssim": [], "psnr_input": []}
 
     def update(self, output: torch.Tensor, target: torch.Tensor, baseline: torch.Tensor | None) -> None:
         """Add one frame (see :class:`FrameScorer`); ``psnr_input`` needs ``baseline`` on every frame."""
-        frames = {"psnr": output} if baseline is None else {"psnr": output, "psnr_input": baseline}
-        for key, frame in frames.items():
-            self.per_frame[key].append(float(metrics.psnr_per_frame(frame[None], target[None], crop_border=self.crop_border)[0]))
+        crop = self.crop_border
+        self.per_frame["psnr"].append(float(metrics.psnr_per_frame(output[None], target[None], crop_border=crop)[0]))
+        self.per_frame["ssim"].append(float(metrics.ssim_per_frame(output[None], target[None], crop_border=crop)[0]))
+        if baseline is not None:
+            self.per_frame["psnr_input"].append(float(metrics.psnr_per_frame(baseline[None], target[None], crop_border=crop)[0]))
 
     def summary(self) -> dict[str, float]:
-        """``psnr`` (NaN before the first frame) and, if the baseline was fed, ``psnr_input``: means over frames."""
-        scores = {"psnr": float(np.mean(self.per_frame["psnr"])) if self.per_frame["psnr"] else math.nan}
+        """``psnr`` and ``ssim`` (NaN before the first frame) and, if the baseline was fed,
+        ``psnr_input``: means over frames."""
+        scores = {key: float(np.mean(self.per_frame[key])) if self.per_frame[key] else math.nan for key in ("psnr", "ssim")}
         if self.per_frame["psnr_input"]:
             scores["psnr_input"] = float(np.mean(self.per_frame["psnr_input"]))
         return scores
 
     def series(self) -> dict[str, list[float]]:
-        """``psnr`` (and ``psnr_input``) per frame."""
+        """``psnr``, ``ssim`` (and ``psnr_input``) per frame."""
         return {key: list(values) for key, values in self.per_frame.items() if values}
 
 
@@ -335,11 +339,11 @@ TASK_REGISTRY: dict[str, Task] = {
              own_metrics=("J", "J_recall", "J_decay", "F", "F_recall", "F_decay", "T"), table_metrics=("J", "F", "T"),
              scorer_factory=_MaskFrames, best_metric="J", output_base=None),
         Task("colorization", 1, 3, needs_masks=False, self_supervised=True, unit_input=rgb_to_luma,
-             own_metrics=("psnr", "psnr_input"), table_metrics=("psnr",),
-             scorer_factory=lambda options, executor: PsnrScorer(), best_metric="psnr", output_base=_gray_rgb),
+             own_metrics=("psnr", "ssim", "psnr_input"), table_metrics=("psnr", "ssim"),
+             scorer_factory=lambda options, executor: FidelityScorer(), best_metric="psnr", output_base=_gray_rgb),
         Task("superres", 3, 3, needs_masks=False, self_supervised=True, unit_input=bicubic_degrade,
-             own_metrics=("psnr", "psnr_input"), table_metrics=("psnr",),
-             scorer_factory=lambda options, executor: PsnrScorer(options.psnr_crop_border), best_metric="psnr",
+             own_metrics=("psnr", "ssim", "psnr_input"), table_metrics=("psnr", "ssim"),
+             scorer_factory=lambda options, executor: FidelityScorer(options.psnr_crop_border), best_metric="psnr",
              output_base=_identity),
     )
 }

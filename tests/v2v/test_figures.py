@@ -3,6 +3,7 @@ one-setting picture fails), on a grid of untrained generators written straight t
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -23,10 +24,12 @@ SETTINGS = ("image2image", "video2video+local+global")
 COLOURS = ((31, 119, 180), (255, 127, 14))  # matplotlib's first two: one per setting
 
 
+BUDGET = dataclasses.replace(TINY, overrides=TINY.overrides + ("data.eval_clip_length=16",), seeds=(0, 1))
+
+
 def _grid(tmp_path: Path) -> dict:
     """A report and cell folders holding untrained generators (seed 0) and made-up metrics."""
     entries = []
-    overrides = TINY.overrides + ("data.eval_clip_length=16",)
     for seed in (0, 1):
         for index, setting in enumerate(SETTINGS):
             for weight in (None, 3.0):
@@ -34,14 +37,14 @@ def _grid(tmp_path: Path) -> dict:
                 if weight is not None and setting == "image2image":
                     continue
                 if seed == 0 and weight is None:
-                    config = load_config("quickstart", cell_overrides(TINY, cell, None) + ["data.eval_clip_length=16"])
+                    config = load_config("quickstart", cell_overrides(BUDGET, cell, None))
                     torch.manual_seed(index)
                     generator = build_generator(config.model, "colorization", config.setting_switches)
                     export_generator(cell.folder(tmp_path).run, generator.state_dict(), to_dict(config), step=1)
                 entries.append({"task": "colorization", "setting": setting, "seed": seed,
                                 "temporal_weight": weight or 50.0, "steps": 2,
                                 "metrics": {"psnr": 20.0 + index + seed, "warping_error": 1e-3 / (1 + index) + 1e-5 * seed}})
-    return {"budget": "tiny", "base_config": "quickstart", "overrides": list(overrides), "tasks": ["colorization"],
+    return {"budget": "tiny", "base_config": "quickstart", "overrides": list(BUDGET.overrides), "tasks": ["colorization"],
             "settings": list(SETTINGS), "seeds": [0, 1], "default_temporal_weights": {"colorization": 50.0},
             "tradeoff_task": "colorization", "cells": entries}
 
@@ -58,7 +61,7 @@ def _count(pixels: np.ndarray, colour: tuple[int, int, int], tolerance: int = 40
 @pytest.fixture(scope="module")
 def pictures(tmp_path_factory):
     grid = tmp_path_factory.mktemp("grid")
-    written = draw_figures(_grid(grid), grid, grid / "figures")
+    written = draw_figures(BUDGET, _grid(grid), grid, grid / "figures")
     return {path.name: _pixels(path) for path in written}
 
 

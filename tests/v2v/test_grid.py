@@ -20,36 +20,41 @@ from v2v.grid import (
     summarize,
 )
 from v2v.models import build_discriminator, build_generator
-from v2v.tasks import TASK_REGISTRY, PsnrScorer, Task, get_task
+from v2v.tasks import TASK_REGISTRY, FidelityScorer, Task, get_task
 
 from _grid_fixtures import TINY
 
 REPO = Path(__file__).resolve().parents[2]
 
+def _data(budget, tmp_path):
+    """The ``--data`` a budget needs (a folder for the real-video budget), None for synthetic clips."""
+    return None if budget.data_source == "synthetic" else (budget.data_source, str(tmp_path))
+
+
 @pytest.mark.parametrize("name", sorted(BUDGETS))
-def test_every_cell_of_every_budget_resolves_to_a_valid_config(name):
+def test_every_cell_of_every_budget_resolves_to_a_valid_config(name, tmp_path):
     budget = BUDGETS[name]
     cells = plan_cells(budget)
     assert len({cell.name for cell in cells}) == len(cells)
     assert {cell.setting for cell in cells} == set(SETTINGS)
     for cell in cells:
-        config = load_config(budget.config_for(cell.task), cell_overrides(budget, cell, None))
+        config = load_config(budget.config_for(cell.task), cell_overrides(budget, cell, _data(budget, tmp_path)))
         assert (config.task, config.setting, config.seed) == (cell.task, cell.setting, cell.seed)
         if cell.temporal_weight is not None:
             assert config.loss.temporal_weight == cell.temporal_weight
 
 
 @pytest.mark.parametrize("name", sorted(BUDGETS))
-def test_every_budget_s_networks_take_its_frames(name):
+def test_every_budget_s_networks_take_its_frames(name, tmp_path):
     """What a cell's first step does, on zeros: a config can resolve and still fail there (the paper
     preset's seven levels on 128x128 frames end at 1x1, where instance norm is undefined)."""
     budget = BUDGETS[name]
     for task in budget.tasks:
-        config = load_config(budget.config_for(task), cell_overrides(budget, Cell(task, "video2video+local+global", 0), None))
+        config = load_config(budget.config_for(task), cell_overrides(budget, Cell(task, "video2video+local+global", 0), _data(budget, tmp_path)))
         generator = build_generator(config.model, task, config.setting_switches).eval()
         discriminator = build_discriminator(config.model, task, config.setting_switches).eval()
         in_channels, out_channels = get_task(task).channels
-        height, width = config.data.frame_size
+        height, width = config.data.frame_size or config.data.crop_size  # real video trains on crops
         video = torch.zeros(1, 2, in_channels, height, width)
         with torch.no_grad():
             output = generator(video)
@@ -89,6 +94,15 @@ def test_a_task_configs_temporal_weight_is_the_default_of_its_rows(tmp_path):
         config = load_config(budget.config_for(cell.task), cell_overrides(budget, cell, None))
         expected = weights[cell.task] if cell.temporal_weight is None else cell.temporal_weight
         assert config.loss.temporal_weight == expected
+
+
+def test_a_budget_for_a_folder_of_videos_needs_one():
+    budget = BUDGETS["real"]
+    budget.check_data(("videos", "/data/corpus"))
+    for data in (None, ("davis", "/data/DAVIS")):
+        with pytest.raises(ValueError, match="budget 'real' trains on a folder of videos: pass --data videos PATH"):
+            budget.check_data(data)
+    BUDGETS["cpu"].check_data(None)
 
 
 def test_task_configs_name_a_known_task():
@@ -155,7 +169,7 @@ def test_adding_a_task_is_one_registry_entry(monkeypatch):
     """A toy task registered in the registry alone is planned, configured, built and tabled by the grid."""
     toy = Task("denoise", 3, 3, needs_masks=False, self_supervised=True, unit_input=lambda frames: frames.clamp(0.1, 0.9),
                own_metrics=("psnr", "psnr_input"), table_metrics=("psnr",),
-               scorer_factory=lambda options, executor: PsnrScorer(), best_metric="psnr", output_base=lambda x: x)
+               scorer_factory=lambda options, executor: FidelityScorer(), best_metric="psnr", output_base=lambda x: x)
     monkeypatch.setitem(TASK_REGISTRY, "denoise", toy)
     budget = dataclasses.replace(TINY, tasks=("denoise",), tradeoff_task="denoise")
     cells = plan_cells(budget)
@@ -173,7 +187,7 @@ def test_adding_a_task_is_one_registry_entry(monkeypatch):
         "tradeoff_task": "denoise", "cells": entries, "input_psnr": {"denoise": 29.0},
     }
     table = format_table(report)
-    assert "## denoise (100 steps)" in table and "| setting | psnr | warping_error | tOF | warping_error_target |" in table
+    assert "## denoise (100 steps)" in table and "| setting | psnr | warping_error | tOF | warping_error_target |" in table  # no SSIM measured
     assert "| *the input as the output* | 29.00 | | | |" in table
     assert "| denoise | psnr: video2video+local+global better than image2image | +1 | n/a (one seed: no spread) |" in table
     assert "## Trade-off study (denoise, `loss.temporal_weight`)" in table

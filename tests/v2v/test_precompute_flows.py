@@ -19,15 +19,16 @@ def test_precompute_fills_the_cache_training_reads(tmp_path, capsys):
     overrides = [f"data.root={davis(tmp_path)}", f"data.flow.cache_dir={tmp_path / 'flows'}"]
     assert main(["--config", "paper", *overrides]) == 0
     out, err = capsys.readouterr()
-    assert "train: 2 items, 2 computed, 0 already cached" in out and "val: 1 items, 1 computed" in out
+    # Two training clips of 4 frame pairs; the validation video's 6 frames: 5 pairs.
+    assert "train: 2 items, 8 pairs computed, 0 already cached" in out and "val: 1 items, 5 pairs computed" in out
     assert "flows train" in err  # the progress bar
     assert main(["--config", "paper", "--split", "val", "--quiet", *overrides]) == 0
-    assert "val: 1 items, 0 computed, 1 already cached" in capsys.readouterr().out
+    assert "val: 1 items, 0 pairs computed, 5 already cached" in capsys.readouterr().out
     # Training builds the same keys: every flow is a hit.
     config = load_config("paper", overrides)
     dataset = build_dataset(config.data, "train", config.task)
     dataset[0], dataset[1]
-    assert dataset.flow_cache.hits == 2 and dataset.flow_cache.misses == 0
+    assert dataset.flow_cache.hits == 8 and dataset.flow_cache.misses == 0
 
 
 def test_nothing_to_precompute_and_missing_data_are_one_line_errors(tmp_path, capsys):

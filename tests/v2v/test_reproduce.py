@@ -142,7 +142,7 @@ def test_bad_options_exit_2_without_writing(tmp_path, capsys):
     assert main(["--budget", "smoke", "--data", "kitti", str(tmp_path), "--output", str(tmp_path / "c")]) == 2
     assert not any(tmp_path.iterdir())
     err = capsys.readouterr().err
-    assert "--jobs" in err and "--data: davis" in err and "--data: takes" in err
+    assert "--jobs" in err and "--data: davis" in err and "--data: takes 'davis PATH' or 'videos PATH'" in err
 
 
 @pytest.mark.slow
@@ -173,3 +173,36 @@ def test_grid_on_a_davis_folder(tmp_path):
     (entry,) = report["cells"]
     assert entry["metrics"]["frames"] == 6.0  # the val sequence, whole
     assert (tmp_path / "grid" / "cells" / Cell("colorization", "image2image", 0).name / "cell.json").is_file()
+
+
+def test_grid_on_a_videos_folder(tmp_path):
+    """`--data videos DIR`: cells train on windows of the train videos and are scored on every val shot."""
+    from v2v.data.video_writer import VideoWriter
+
+    root = tmp_path / "corpus"
+    for split, seeds in (("train", (0, 1)), ("val", (2,))):
+        (root / split).mkdir(parents=True)
+        for seed in seeds:
+            clip = synthetic_frames(seed)
+            with VideoWriter(root / split / f"clip{seed}.mp4", fps=25) as writer:
+                for frame in clip:
+                    writer.write(frame)
+    budget = dataclasses.replace(
+        TINY, settings=("image2image",), tradeoff_task=None, data_source="videos", base_config="real-colorization",
+        overrides=("train.steps=2", "train.num_workers=0", "model.gen_depth=3", "data.crop_size=[32,32]",
+                   f"data.materialize_dir={tmp_path / 'store'}", f"data.flow.cache_dir={tmp_path / 'flows'}"),
+    )
+    report = reproduce(budget, tmp_path / "grid", jobs=0, data=("videos", str(root)), progress=False)
+    (entry,) = report["cells"]
+    assert report["data"] == f"videos:{root}" and entry["metrics"]["frames"] == 12.0  # the val video, whole
+    assert "psnr" in entry["metrics"] and report["input_psnr"]["colorization"] == entry["metrics"]["psnr_input"]
+    with pytest.raises(ValueError, match="pass --data videos PATH"):
+        reproduce(budget, tmp_path / "grid", jobs=0, progress=False)
+
+
+def synthetic_frames(seed: int, frames: int = 12) -> list:
+    """uint8 RGB frames of a synthetic clip (48x64), standing in for a real video."""
+    from v2v.data import synthetic_clip
+    from v2v.frames import to_uint8
+
+    return list(to_uint8(synthetic_clip(seed, size=(48, 64), num_frames=frames)["frames"].permute(0, 2, 3, 1).numpy()))

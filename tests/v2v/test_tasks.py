@@ -153,7 +153,7 @@ def test_registry_holds_one_task_object_per_name():
         assert task.self_supervised == (task.output_base is not None)  # the three tasks: the clip is the target
     assert get_task("segmentation").needs_masks and not get_task("colorization").needs_masks
     assert get_task("segmentation").own_metrics == ("J", "J_recall", "J_decay", "F", "F_recall", "F_decay", "T")
-    assert get_task("superres").own_metrics == ("psnr", "psnr_input")
+    assert get_task("superres").own_metrics == ("psnr", "ssim", "psnr_input")
     with pytest.raises(ValueError, match=r"unknown task 'deblur'; expected one of \('segmentation'"):
         get_task("deblur")
 
@@ -235,5 +235,20 @@ def test_psnr_frame_scorer_equals_the_whole_video_psnr_with_a_border():
     scorer = get_task("superres").frame_scorer(ScoringOptions(psnr_crop_border=2))
     for t in range(4):
         scorer.update(output[t], target[t], None)
-    assert scorer.summary() == {"psnr": metrics.psnr(output, target, crop_border=2)}  # no baseline fed: no psnr_input
+    expected_ssim = float(np.mean(metrics.ssim_per_frame(output, target, crop_border=2)))
+    # No baseline fed: no psnr_input.
+    assert scorer.summary() == {"psnr": metrics.psnr(output, target, crop_border=2), "ssim": expected_ssim}
     assert scorer.series()["psnr"] == list(metrics.psnr_per_frame(output, target, crop_border=2))
+
+
+def test_ssim_is_scikit_image_s_on_each_frame():
+    from skimage.metrics import structural_similarity
+
+    target = torch.rand(3, 3, 20, 24, dtype=torch.float64)
+    output = (target + 0.1 * torch.rand(3, 3, 20, 24, dtype=torch.float64)).clamp(0, 1)
+    values = metrics.ssim_per_frame(output, target)
+    for t in range(3):
+        assert values[t] == structural_similarity(output[t].numpy(), target[t].numpy(), data_range=1.0, channel_axis=0)
+    assert metrics.ssim_per_frame(target, target).tolist() == [1.0, 1.0, 1.0]
+    with pytest.raises(ValueError, match="at least 7x7"):
+        metrics.ssim_per_frame(torch.rand(1, 3, 5, 9), torch.rand(1, 3, 5, 9))

@@ -1,4 +1,4 @@
-"""Data for video-to-video translation: synthetic exact-flow clips, DAVIS 2017 folders, video IO.
+"""Data for video-to-video translation: synthetic exact-flow clips, DAVIS 2017 folders, folders of videos, video IO.
 
 Entry points:
 
@@ -19,6 +19,7 @@ from .davis import DatasetNotFoundError, DavisSequence, read_annotation, scan_da
 from .synthetic import GRAY_TEXTURE_NAMES, PHOTO_NAMES, SyntheticConfig, synthetic_clip
 from .video_io import open_video_reader, read_video
 from .video_writer import VideoWriter
+from .videos import VideoFolderDataset, default_frame_store, materialize_video
 
 __all__ = [
     "synthetic_clip",
@@ -37,6 +38,9 @@ __all__ = [
     "SyntheticVideoDataset",
     "DavisVideoDataset",
     "build_dataset",
+    "VideoFolderDataset",
+    "materialize_video",
+    "default_frame_store",
     "DatasetNotFoundError",
     "DavisSequence",
     "scan_davis",

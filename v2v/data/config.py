@@ -13,15 +13,17 @@ from .synthetic import SyntheticConfig
 
 __all__ = ["DataConfig", "DATA_SOURCES", "SYNTHETIC_SPLITS", "DEFAULT_EVALUATION_SPLIT"]
 
-DataSource = Literal["synthetic", "davis"]
+DataSource = Literal["synthetic", "davis", "videos"]
 DATA_SOURCES: tuple[str, ...] = typing.get_args(DataSource)
-"""Where clips come from: the bundled synthetic clips with exact flow, or a DAVIS 2017 folder."""
+"""Where clips come from: the bundled synthetic clips with exact flow, a DAVIS 2017 folder, or a
+folder of videos (``train/`` and ``val/``)."""
 
 SYNTHETIC_SPLITS = ("train", "val", "test")
 
-DEFAULT_EVALUATION_SPLIT = {"synthetic": "test", "davis": "val"}
+DEFAULT_EVALUATION_SPLIT = {"synthetic": "test", "davis": "val", "videos": "val"}
 """The split each data source is evaluated on unless told otherwise (DAVIS 2017 publishes no test
-annotations, so its ``val`` list is the test set of the paper's experiments)."""
+annotations, so its ``val`` list is the test set of the paper's experiments; a videos folder has
+``train`` and ``val``)."""
 
 
 @dataclass
@@ -29,23 +31,30 @@ class DataConfig(Checked):
     """Everything that decides which clips a run trains and evaluates on.
 
     Attributes:
-        source: ``"synthetic"`` (bundled exact-flow videos, the default) or ``"davis"`` (a DAVIS
-            2017 folder at ``root``).
-        root: DAVIS root folder (required for ``davis``).
+        source: ``"synthetic"`` (bundled exact-flow videos, the default), ``"davis"`` (a DAVIS
+            2017 folder at ``root``) or ``"videos"`` (every video file and frame folder of
+            ``root/train`` and ``root/val``, :mod:`v2v.data.videos`).
+        root: the DAVIS or videos folder (required for ``davis`` and ``videos``).
         seed: base seed of the synthetic clips (each split and sequence derives its own).
         frame_size: ``(H, W)`` of the frames: the generated size for synthetic clips; DAVIS frames
-            are resized to it (None keeps DAVIS's native size, 480x854 at 480p).
-        crop_size: ``(h, w)`` random crop of training clips, None for no crop.
+            are resized to it (None keeps DAVIS's native size, 480x854 at 480p). Videos keep
+            their aspect ratio: null for ``videos``, which scales by ``short_side``.
+        short_side: ``videos``: each video is scaled so that its shorter side is this many pixels
+            (area averaging; a smaller video is not enlarged); None keeps the native size.
+        crop_size: ``(h, w)`` random crop of training clips, None for no crop (``videos``
+            requires one: its videos differ in size).
         hflip: random horizontal flips of training clips (probability 1/2).
         clip_length: frames per training clip (the paper's 5).
-        clip_stride: start-frame step between DAVIS training clips; None = ``clip_length``
-            (non-overlapping clips).
-        eval_max_frames: cap on the length of DAVIS validation/test videos (None = whole videos).
+        clip_stride: start-frame step between training clips of DAVIS sequences and of shots of
+            videos; None = ``clip_length`` (non-overlapping clips).
+        eval_max_frames: cap on the length of DAVIS validation/test videos and of video shots
+            (None = whole videos).
         num_train_sequences: synthetic training clips.
         num_val_sequences: synthetic validation (and test) videos.
         eval_clip_length: frames per synthetic validation/test video.
         materialize_dir: store generated synthetic clips here once and reload them (None:
-            regenerate on every access, which is fast).
+            regenerate on every access, which is fast); ``videos``: where the decoded shots are
+            stored (None: ``$V2V_FRAME_STORE``, else ``~/.cache/v2v/frames``).
         davis_resolution: DAVIS resolution folder (``"480p"`` or ``"Full-Resolution"``).
         synthetic: parameters of the synthetic clips (objects, motion ranges, edges).
         flow: flow provider and cache.
@@ -55,6 +64,7 @@ class DataConfig(Checked):
     root: str | None = None
     seed: int = 0
     frame_size: tuple[int, int] | None = (256, 256)
+    short_side: int | None = None
     crop_size: tuple[int, int] | None = None
     hflip: bool = True
     clip_length: int = 5
@@ -79,6 +89,13 @@ class DataConfig(Checked):
         require(self.seed >= 0, "seed", f"must be >= 0, got {self.seed}")
         require(self.frame_size is not None or not synthetic, "frame_size",
                 "must be a pair (H, W) for synthetic clips (null keeps the native size of real footage)")
+        if self.source == "videos":
+            require(self.frame_size is None, "frame_size", "must be null for data.source=videos: videos keep their aspect "
+                    "ratio; scale them with data.short_side and crop training clips with data.crop_size")
+            require(self.crop_size is not None, "crop_size", "data.source=videos needs a training crop (h, w): its videos differ in size")
+        else:
+            require(self.short_side is None, "short_side", f"applies to data.source=videos, not {self.source}")
+        require(self.short_side is None or self.short_side >= 16, "short_side", f"must be >= 16 pixels or null, got {self.short_side}")
         for key in ("frame_size", "crop_size"):
             size = getattr(self, key)
             require(size is None or min(size) > 0, key, f"must be a pair of positive sizes (H, W), got {size}")

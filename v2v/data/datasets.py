@@ -30,54 +30,18 @@ from tqdm import tqdm
 
 from v2v.flow import DEFAULT_FLOW_PROVIDER, ExactFlowProvider, FlowCache, FlowProvider, make_flow_provider
 from v2v.flow.storage import CorruptEntryError, load_tensors_checked, save_tensors_atomic
-from v2v.frames import to_unit_range
 from v2v.tasks import get_task
 
-from .augment import random_crop_flip
 from .config import SYNTHETIC_SPLITS, DataConfig
 from .davis import DavisSequence, read_annotation, scan_davis
+from .samples import assemble, input_flows
 from .synthetic import SyntheticConfig, synthetic_clip
 from .video_io import read_image
+from .videos import VideoFolderDataset, default_frame_store
 
 __all__ = ["SyntheticVideoDataset", "DavisVideoDataset", "build_dataset"]
 
 _SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
-
-
-def _input_flows(
-    task_input: torch.Tensor,
-    provider: FlowProvider,
-    cache: FlowCache | None,
-    exact: tuple[torch.Tensor, torch.Tensor] | None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Flows of the input video: exact ones when the provider is ``exact``, computed otherwise."""
-    if isinstance(provider, ExactFlowProvider):
-        return provider.compute(task_input, exact_flows=exact)
-    unit = to_unit_range(task_input).clamp(0.0, 1.0).contiguous()
-    if cache is not None:
-        return cache.get_or_compute(unit, provider)
-    return provider.compute(unit)
-
-
-def _assemble(
-    frames: torch.Tensor,
-    masks: torch.Tensor | None,
-    task: str,
-    provider: FlowProvider,
-    cache: FlowCache | None,
-    exact: tuple[torch.Tensor, torch.Tensor] | None,
-    crop_size: tuple[int, int] | None,
-    hflip: bool,
-    sequence: str,
-    start: int,
-) -> dict:
-    task_in, task_out = get_task(task).pair(frames, masks)
-    flow_fwd, flow_bwd = _input_flows(task_in, provider, cache, exact)
-    sample = {"input": task_in, "target": task_out, "flow_fwd": flow_fwd.float(), "flow_bwd": flow_bwd.float()}
-    if crop_size is not None or hflip:
-        sample = random_crop_flip(sample, crop_size, hflip)
-    sample.update(name=f"{sequence}@{start:05d}", sequence=sequence, start=int(start))
-    return sample
 
 
 class SyntheticVideoDataset(Dataset):
@@ -188,11 +152,11 @@ class SyntheticVideoDataset(Dataset):
         """Input-video flows of clip ``index`` before augmentation (computes and caches them)."""
         clip = self.clip(index)
         task_in = get_task(self.task).input(clip["frames"])
-        return _input_flows(task_in, self.flow_provider, self.flow_cache, (clip["flow_fwd"], clip["flow_bwd"]))
+        return input_flows(task_in, self.flow_provider, self.flow_cache, (clip["flow_fwd"], clip["flow_bwd"]))
 
     def __getitem__(self, index: int) -> dict:
         clip = self.clip(index)
-        return _assemble(
+        return assemble(
             clip["frames"], clip["masks"], self.task, self.flow_provider, self.flow_cache,
             (clip["flow_fwd"], clip["flow_bwd"]), self.crop_size, self.hflip,
             f"synthetic-{self.split}-{index:05d}", 0,
@@ -324,15 +288,15 @@ class DavisVideoDataset(Dataset):
         """Input-video flows of item ``index`` before augmentation (computes and caches them)."""
         frames, masks, _, _ = self.load(index)
         task_in = get_task(self.task).input(frames)
-        return _input_flows(task_in, self.flow_provider, self.flow_cache, None)
+        return input_flows(task_in, self.flow_provider, self.flow_cache, None)
 
     def __getitem__(self, index: int) -> dict:
         frames, masks, name, start = self.load(index)
-        return _assemble(frames, masks, self.task, self.flow_provider, self.flow_cache, None,
+        return assemble(frames, masks, self.task, self.flow_provider, self.flow_cache, None,
                          self.crop_size, self.hflip, name, start)
 
 
-def build_dataset(config: DataConfig, split: str, task: str) -> SyntheticVideoDataset | DavisVideoDataset:
+def build_dataset(config: DataConfig, split: str, task: str) -> SyntheticVideoDataset | DavisVideoDataset | VideoFolderDataset:
     """The data set a run trains (``split="train"``) or evaluates (``"val"``/``"test"``) on.
 
     Training splits sample clips of ``config.clip_length`` frames with the configured crop and
@@ -352,6 +316,13 @@ def build_dataset(config: DataConfig, split: str, task: str) -> SyntheticVideoDa
     cache = None if isinstance(provider, ExactFlowProvider) else config.flow.build_cache()
     crop = config.crop_size if training else None
     hflip = config.hflip and training
+    if config.source == "videos":
+        return VideoFolderDataset(
+            config.root, split, task, short_side=config.short_side, clip_length=config.clip_length,
+            clip_stride=config.clip_stride, whole_videos=not training, max_frames=None if training else config.eval_max_frames,
+            crop_size=crop, hflip=hflip, flow_provider=provider, flow_cache=cache,
+            store=config.materialize_dir or default_frame_store(),
+        )
     if config.source == "synthetic":
         return SyntheticVideoDataset(
             split, task,

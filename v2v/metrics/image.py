@@ -1,14 +1,15 @@
-"""PSNR of translated frames against their targets, per frame, per video and per data set."""
+"""PSNR and SSIM of translated frames against their targets, per frame, per video and per data set."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
+from skimage.metrics import structural_similarity
 
 from ._arrays import same_shape, to_numpy
 
-__all__ = ["psnr", "psnr_per_frame", "UNIT_RANGE_TOLERANCE"]
+__all__ = ["psnr", "psnr_per_frame", "ssim_per_frame", "UNIT_RANGE_TOLERANCE"]
 
 #: values may stray this far outside [0, data_range] (rounding of resized or converted frames)
 UNIT_RANGE_TOLERANCE = 1e-3
@@ -84,3 +85,32 @@ def psnr(prediction: Any, target: Any, data_range: float = 1.0, crop_border: int
         identical frame makes the mean ``inf`` too: compare :func:`psnr_per_frame` to find it).
     """
     return float(np.mean(psnr_per_frame(prediction, target, data_range, crop_border)))
+
+
+def ssim_per_frame(prediction: Any, target: Any, data_range: float = 1.0, crop_border: int = 0) -> np.ndarray:
+    """SSIM of every frame (Wang et al. 2004, scikit-image's ``structural_similarity``: 7x7 uniform
+    window, K1 0.01, K2 0.03), the mean over the colour channels.
+
+    Args:
+        prediction: ``[C, H, W]`` or ``[T, C, H, W]`` with values in ``[0, data_range]``; frames of
+            at least 7x7 pixels.
+        target: same shape and range.
+        data_range: the peak value.
+        crop_border: pixels removed from each side first.
+
+    Returns:
+        float64 ``[T]`` (``[1]`` for a single frame), 1 for a frame identical to its target.
+    """
+    if crop_border < 0 or int(crop_border) != crop_border:
+        raise ValueError(f"crop_border must be a non-negative integer, got {crop_border}")
+    pred = _frames(prediction, "prediction", data_range)
+    tgt = _frames(target, "target", data_range)
+    same_shape(pred, tgt, "prediction", "target")
+    if pred.ndim == 3:
+        pred, tgt = pred[None], tgt[None]
+    if crop_border:
+        pred = pred[..., crop_border:-crop_border, crop_border:-crop_border]
+        tgt = tgt[..., crop_border:-crop_border, crop_border:-crop_border]
+    if min(pred.shape[-2:]) < 7:
+        raise ValueError(f"SSIM needs frames of at least 7x7 pixels, got {pred.shape[-2]}x{pred.shape[-1]}")
+    return np.array([structural_similarity(p, t, data_range=data_range, channel_axis=0) for p, t in zip(pred, tgt)])

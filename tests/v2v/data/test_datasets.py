@@ -94,9 +94,9 @@ def test_synthetic_with_estimated_flow_uses_the_cache(tmp_path):
                         flow={"provider": "dis", "cache_dir": str(tmp_path / "flows")})
     dataset = build_dataset(config, "train", "superres")
     first = dataset[0]
-    assert dataset.flow_cache.misses == 1 and dataset.flow_cache.hits == 0
+    assert dataset.flow_cache.misses == 4 and dataset.flow_cache.hits == 0  # one entry per frame pair
     second = dataset[0]
-    assert dataset.flow_cache.hits == 1 and torch.equal(first["flow_bwd"], second["flow_bwd"])
+    assert dataset.flow_cache.hits == 4 and torch.equal(first["flow_bwd"], second["flow_bwd"])
     exact = synthetic_clip(dataset.sequence_seed(0), size=(48, 48), num_frames=5)["flow_bwd"]
     assert not torch.equal(first["flow_bwd"], exact)  # estimated, not the exact flow
     assert (first["flow_bwd"] - exact).norm(dim=1).median() < 1.0
@@ -186,9 +186,9 @@ def test_flows_computed_before_the_items_are_the_ones_the_items_read(tiny_davis,
     dataset = DavisVideoDataset(root, "val", "colorization", flow_cache=cache, max_frames=3)
     for index in range(len(dataset)):
         dataset.flows(index)
-    assert cache.misses == 2
+    assert cache.misses == 4  # two videos of three frames: two pairs each
     dataset[0], dataset[1]
-    assert cache.hits == 2 and cache.misses == 2
+    assert cache.hits == 4 and cache.misses == 4
 
 
 def test_davis_loads_in_worker_processes(tiny_davis, tmp_path):
@@ -198,4 +198,4 @@ def test_davis_loads_in_worker_processes(tiny_davis, tmp_path):
     loader = DataLoader(dataset, batch_size=3, num_workers=2)
     batch = next(iter(loader))
     assert batch["input"].shape == (3, 5, 3, 32, 32) and batch["flow_bwd"].shape == (3, 4, 2, 32, 32)
-    assert len(list((tmp_path / "flows").rglob("*.safetensors"))) == 3  # workers filled the shared cache
+    assert len(list((tmp_path / "flows").rglob("*.safetensors"))) == 3 * 4  # workers filled the shared cache, pair by pair
