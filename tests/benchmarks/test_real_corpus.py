@@ -22,7 +22,7 @@ sys.path.insert(0, str(BENCHMARKS))
 import real_corpus  # noqa: E402
 from real_corpus import FULL, PYPI_ONLY, Catalogue, Clip, CorpusError, Excluded, FreeFormLicence  # noqa: E402
 
-from v2v.data.video_io import VideoWriter  # noqa: E402
+from v2v.data.video_writer import VideoWriter  # noqa: E402
 
 DEP5 = """Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: fake
