@@ -15,6 +15,7 @@ COMMANDS = [
     ("v2v.translate", ["--checkpoint", "runs/none", "--input", "in.mp4", "--output", "out.mp4", "--device", "cpu"]),
     ("v2v.score", ["a.mp4", "--reference", "b.mp4"]),
     ("v2v.reproduce", ["--budget", "smoke"]),
+    ("v2v.stabilize", ["--input", "in.mp4", "--processed", "flicker.mp4", "--output", "out.mp4"]),
 ]
 
 

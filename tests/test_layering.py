@@ -15,13 +15,13 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS: list[tuple[str, ...]] = [
     ("v2vcore",),  # the compiled op; knows nothing of the framework
     ("v2v.fileio", "v2v.frames", "v2v.config_engine", "v2v.tables", "v2v.provenance", "v2v.scene_cuts"),  # plain utilities
-    ("v2v.flow", "v2v.runtime", "v2v.losses", "v2v.plotting"),  # flows, devices, the objective, pictures
+    ("v2v.flow", "v2v.runtime", "v2v.losses", "v2v.plotting", "v2v.processors"),  # flows, devices, the objective, pictures, flickering processors
     ("v2v.metrics",),  # measures of videos
     ("v2v.tasks",),  # every task-specific choice
-    ("v2v.data", "v2v.inference"),  # clips for a task; running a generator
+    ("v2v.data", "v2v.inference", "v2v.stabilization"),  # clips for a task; running a generator; running a stabiliser
     ("v2v.config", "v2v.scoring"),  # the run's schema; scoring a video
     ("v2v.models", "v2v.grid"),  # the networks; the Table 1 grid as data
-    ("v2v.train", "v2v.evaluate", "v2v.translate", "v2v.score", "v2v.precompute_flows", "v2v.figures"),  # commands
+    ("v2v.train", "v2v.evaluate", "v2v.translate", "v2v.score", "v2v.precompute_flows", "v2v.figures", "v2v.stabilize"),  # commands
     ("v2v.reproduce",),  # the command that runs the others
 ]
 """Each module belongs to the first layer whose prefix it has (a package's prefix covers its modules)."""

@@ -72,6 +72,8 @@ __all__ = [
     "DEFAULT_PROTOCOL",
     "BadInput",
     "StreamScorer",
+    "check_video_pair",
+    "lockstep",
     "score_videos",
     "format_report",
     "format_csv",
@@ -438,17 +440,26 @@ class StreamScorer:
         return {"protocol": description, "videos": videos}
 
 
-def _check_pair_of_videos(reader, path: str, label: str, ref_reader, ref_path: str, max_frames: int | None) -> None:
-    """Raise a BadInput naming both videos when a video's size or known length differs from the reference's."""
+def check_video_pair(reader, path: str, label: str, ref_reader, ref_path: str, max_frames: int | None = None, *,
+                     ref_label: str = "--reference") -> None:
+    """Raise a :class:`BadInput` naming both videos when a video's frame size, or its length where
+    both readers know it, differs from the reference's (a length only one knows is checked by
+    :func:`lockstep` when the shorter ends).
+
+    Args:
+        reader, ref_reader: video readers (:func:`v2v.data.video_io.open_video_reader`).
+        path, ref_path: their paths; label, ref_label: their roles (``OUTPUT``, ``--reference``...).
+        max_frames: compare only the first frames.
+    """
     if tuple(reader.frame_size) != tuple(ref_reader.frame_size):
         (h, w), (rh, rw) = reader.frame_size, ref_reader.frame_size
-        raise BadInput(f"{label} {path} is {h}x{w} but --reference {ref_path} is {rh}x{rw}: every video must have the reference's frame size")
+        raise BadInput(f"{label} {path} is {h}x{w} but {ref_label} {ref_path} is {rh}x{rw}: every video must have the reference's frame size")
     count, ref_count = reader.num_frames, ref_reader.num_frames
     if count is not None and ref_count is not None:
         if max_frames is not None:
             count, ref_count = min(count, max_frames), min(ref_count, max_frames)
         if count != ref_count:
-            raise BadInput(f"{label} {path} has {count} frames but --reference {ref_path} has {ref_count}: every video must have the reference's length")
+            raise BadInput(f"{label} {path} has {count} frames but {ref_label} {ref_path} has {ref_count}: every video must have the reference's length")
 
 
 def lockstep(readers: Sequence, paths: Sequence[str], labels: Sequence[str], max_frames: int | None = None) -> Iterator[tuple]:
@@ -543,7 +554,7 @@ def score_videos(
         paths.append(str(target))
         labels.append("--target")
     for reader, path, label in zip(readers, paths, labels):
-        _check_pair_of_videos(reader, path, label, reference_reader, reference, max_frames)
+        check_video_pair(reader, path, label, reference_reader, reference, max_frames)
 
     scorer = StreamScorer(spec, provider, cache, num_outputs=len(outputs), tof=tof)
     total = reference_reader.num_frames

@@ -1,4 +1,4 @@
-"""Optical-flow providers (exact, OpenCV DIS, scikit-image TV-L1, torchvision RAFT) and the flow cache.
+"""Optical-flow providers (exact, OpenCV DIS, scikit-image TV-L1, torchvision RAFT, OpenCV Farneback) and the flow cache.
 
 ``make_flow_provider(name, **settings)`` builds a provider with ``compute(frames) -> (flow_fwd,
 flow_bwd)``; :class:`FlowCache` stores computed flows on disk keyed by frame content and provider
@@ -13,6 +13,7 @@ from .providers import (
     PROVIDERS,
     DISFlowProvider,
     ExactFlowProvider,
+    FarnebackFlowProvider,
     FlowProvider,
     RAFTFlowProvider,
     TVL1FlowProvider,
@@ -28,6 +29,7 @@ __all__ = [
     "DISFlowProvider",
     "TVL1FlowProvider",
     "RAFTFlowProvider",
+    "FarnebackFlowProvider",
     "PROVIDERS",
     "ESTIMATORS",
     "DEFAULT_FLOW_PROVIDER",

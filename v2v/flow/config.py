@@ -43,7 +43,8 @@ class FlowConfig(Checked):
 
     Attributes:
         provider: ``"auto"`` (``exact`` where the data has exact flow, i.e. synthetic clips, ``dis``
-            otherwise), ``"exact"``, ``"dis"``, ``"tvl1"`` or ``"raft"``.
+            otherwise), ``"exact"``, ``"dis"``, ``"tvl1"``, ``"raft"`` or ``"farneback"`` (OpenCV's
+            defaults, :class:`~v2v.flow.FarnebackFlowProvider`).
         cache_dir: folder of the on-disk flow cache: ``"auto"`` (``$V2V_FLOW_CACHE``, else
             ``$XDG_CACHE_HOME/v2v/flows``, else ``~/.cache/v2v/flows``), or a path (relative paths
             are relative to the working directory); None disables caching. Exact flows are never

@@ -11,6 +11,9 @@ a network is built lazily in each process.
 - ``tvl1``: scikit-image's ``optical_flow_tvl1``, slow and accurate.
 - ``raft``: torchvision's RAFT from a local weights file (torchvision is optional; nothing is
   downloaded).
+- ``farneback``: OpenCV's Farneback polynomial-expansion flow, a second fast estimator that shares
+  nothing with DIS: the evaluation flows of methods that use DIS themselves (``v2v.stabilize``'s
+  blending), so that a method is never measured with its own flows.
 
 Convention:
     ``flow_fwd[k]`` is defined on frame ``k`` and moves its pixel ``q`` to ``q + f(q)`` in frame
@@ -40,6 +43,7 @@ __all__ = [
     "DISFlowProvider",
     "TVL1FlowProvider",
     "RAFTFlowProvider",
+    "FarnebackFlowProvider",
     "PROVIDERS",
     "ESTIMATORS",
     "DEFAULT_FLOW_PROVIDER",
@@ -472,11 +476,79 @@ class RAFTFlowProvider(FlowProvider):
         return flows[: count - 1].contiguous(), flows[count - 1 :].contiguous()
 
 
+class FarnebackFlowProvider(FlowProvider):
+    """OpenCV's Farneback optical flow (``cv2.calcOpticalFlowFarneback``, Farneback 2003) on 8-bit luma.
+
+    A dense estimator built on polynomial expansion of each neighbourhood, unrelated to DIS's patch
+    search: where a method estimates its flows with DIS, Farneback flows measure it without
+    sharing its errors. The defaults are OpenCV's sample values (TecoGAN's tOF uses the same
+    estimator).
+
+    Args:
+        pyr_scale: scale between pyramid levels (< 1).
+        levels: pyramid levels (1: the full resolution only).
+        winsize: averaging window in pixels (larger: smoother, more robust flow).
+        iterations: iterations per pyramid level.
+        poly_n: neighbourhood of the polynomial expansion (5 or 7).
+        poly_sigma: Gaussian sigma of the expansion (1.1 for ``poly_n`` 5, 1.5 for 7).
+        gaussian_window: a Gaussian rather than a box averaging window
+            (``OPTFLOW_FARNEBACK_GAUSSIAN``; slower, more accurate).
+    """
+
+    name = "farneback"
+    DEFAULTS = {"pyr_scale": 0.5, "levels": 3, "winsize": 15, "iterations": 3, "poly_n": 5, "poly_sigma": 1.2}
+
+    def __init__(
+        self,
+        pyr_scale: float = DEFAULTS["pyr_scale"],
+        levels: int = DEFAULTS["levels"],
+        winsize: int = DEFAULTS["winsize"],
+        iterations: int = DEFAULTS["iterations"],
+        poly_n: int = DEFAULTS["poly_n"],
+        poly_sigma: float = DEFAULTS["poly_sigma"],
+        gaussian_window: bool = False,
+    ) -> None:
+        if isinstance(pyr_scale, bool) or not isinstance(pyr_scale, (int, float)) or not 0 < pyr_scale < 1:
+            raise ValueError(f"farneback pyr_scale must be in (0, 1), got {pyr_scale!r}")
+        for key, value, low in (("levels", levels, 1), ("winsize", winsize, 3), ("iterations", iterations, 1)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"farneback {key} must be an int >= {low}, got {value!r}")
+        if poly_n not in (5, 7):
+            raise ValueError(f"farneback poly_n must be 5 or 7, got {poly_n!r}")
+        if isinstance(poly_sigma, bool) or not isinstance(poly_sigma, (int, float)) or not poly_sigma > 0:
+            raise ValueError(f"farneback poly_sigma must be a positive number, got {poly_sigma!r}")
+        self.pyr_scale, self.levels, self.winsize = float(pyr_scale), levels, winsize
+        self.iterations, self.poly_n, self.poly_sigma = iterations, poly_n, float(poly_sigma)
+        self.gaussian_window = bool(gaussian_window)
+
+    @property
+    def settings(self) -> dict:
+        return {"pyr_scale": self.pyr_scale, "levels": self.levels, "winsize": self.winsize, "iterations": self.iterations,
+                "poly_n": self.poly_n, "poly_sigma": self.poly_sigma, "gaussian_window": self.gaussian_window}
+
+    def _versions(self) -> dict:
+        return {"opencv": cv2.__version__}
+
+    def _prepare(self, frame: np.ndarray) -> np.ndarray:
+        return to_uint8(_luma(frame))
+
+    def _pair_function(self):
+        flags = cv2.OPTFLOW_FARNEBACK_GAUSSIAN if self.gaussian_window else 0
+
+        def pair(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+            # OpenCV's flow lives on the first image: source(y, x) ~ target(y + fy, x + fx).
+            return cv2.calcOpticalFlowFarneback(source, target, None, self.pyr_scale, self.levels, self.winsize,
+                                                self.iterations, self.poly_n, self.poly_sigma, flags)
+
+        return pair
+
+
 PROVIDERS: dict[str, type[FlowProvider]] = {
     "exact": ExactFlowProvider,
     "dis": DISFlowProvider,
     "tvl1": TVL1FlowProvider,
     "raft": RAFTFlowProvider,
+    "farneback": FarnebackFlowProvider,
 }
 
 ESTIMATORS = tuple(name for name in PROVIDERS if name != "exact")
@@ -492,7 +564,7 @@ def make_flow_provider(name: str, **settings) -> FlowProvider:
     """Build a flow provider by name.
 
     Args:
-        name: one of ``"exact"``, ``"dis"``, ``"tvl1"``, ``"raft"``.
+        name: one of ``"exact"``, ``"dis"``, ``"tvl1"``, ``"raft"``, ``"farneback"``.
         **settings: the provider's constructor arguments (see each class).
 
     Raises:

@@ -3,7 +3,7 @@
 Segmentation (DAVIS): :func:`region_similarity` (J), :func:`contour_accuracy` (F),
 :func:`temporal_stability` (T, lower is better) and the per-sequence aggregates
 :func:`sequence_statistics` (mean, recall, decay). Colorization and super-resolution: :func:`psnr`,
-:func:`ssim_per_frame`.
+:func:`ssim_per_frame`, and :func:`pooled_psnr` (the PSNR of a video's pooled MSE, a stabiliser's fidelity).
 Temporal consistency of any output video: :func:`warping_error` (Lai et al. 2018, masked by the
 training's consistency mask) and :func:`tof` (TecoGAN). Streams, one frame at a time:
 :class:`ConsistencyScorer` (warping error, flicker, tOF) and :class:`MaskScorer` (J, F, T).
@@ -11,7 +11,7 @@ training's consistency mask) and :func:`tof` (TecoGAN). Streams, one frame at a 
 
 from .consistency import ConsistencyScorer
 from .davis import MaskScorer
-from .image import psnr, psnr_per_frame, ssim_per_frame
+from .image import pooled_psnr, psnr, psnr_per_frame, ssim_per_frame
 from .segmentation import BOUNDARY_THRESHOLD, boundary_map, contour_accuracy, region_similarity
 from .stability import pair_stability, temporal_stability, temporal_stability_pairs
 from .statistics import SequenceStatistics, decay, mean, nanmean, recall, sequence_statistics
@@ -33,6 +33,7 @@ __all__ = [
     "nanmean",
     "psnr",
     "psnr_per_frame",
+    "pooled_psnr",
     "ssim_per_frame",
     "warping_error",
     "warping_error_per_pair",

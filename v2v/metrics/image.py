@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -9,7 +10,7 @@ from skimage.metrics import structural_similarity
 
 from ._arrays import same_shape, to_numpy
 
-__all__ = ["psnr", "psnr_per_frame", "ssim_per_frame", "UNIT_RANGE_TOLERANCE"]
+__all__ = ["psnr", "psnr_per_frame", "pooled_psnr", "ssim_per_frame", "UNIT_RANGE_TOLERANCE"]
 
 #: values may stray this far outside [0, data_range] (rounding of resized or converted frames)
 UNIT_RANGE_TOLERANCE = 1e-3
@@ -85,6 +86,29 @@ def psnr(prediction: Any, target: Any, data_range: float = 1.0, crop_border: int
         identical frame makes the mean ``inf`` too: compare :func:`psnr_per_frame` to find it).
     """
     return float(np.mean(psnr_per_frame(prediction, target, data_range, crop_border)))
+
+
+def pooled_psnr(per_frame_psnr: Any, data_range: float = 1.0) -> float:
+    """PSNR of a video's pooled MSE, from its frames' PSNRs: ``10 log10(data_range^2 / mean_t MSE_t)``.
+
+    Where some frames equal their targets, this stays finite (those frames count as MSE 0) while
+    the mean of per-frame PSNRs (:func:`psnr`, the project's accuracy convention) is infinite: a
+    stabiliser returns a shot's first frame as it was processed, and its fidelity to the processed
+    video is this value.
+
+    Args:
+        per_frame_psnr: the frames' PSNRs in dB (:func:`psnr_per_frame`), ``inf`` for identical frames.
+        data_range: the peak value they were computed with.
+
+    Returns:
+        dB; ``inf`` when every frame is identical to its target.
+    """
+    values = np.asarray(per_frame_psnr, dtype=np.float64).ravel()
+    if values.size == 0 or np.isnan(values).any():
+        raise ValueError(f"pooled_psnr needs at least one frame's PSNR and no NaN, got {values.tolist()}")
+    mse = float(np.mean(data_range**2 * np.power(10.0, -values / 10.0)))
+    with np.errstate(divide="ignore"):
+        return float(10.0 * np.log10(data_range**2 / mse)) if mse > 0 else math.inf
 
 
 def ssim_per_frame(prediction: Any, target: Any, data_range: float = 1.0, crop_border: int = 0) -> np.ndarray:

@@ -7,12 +7,15 @@
   setting.
 * :func:`load_generator`: ``(generator in eval mode, config)`` from a run directory, a checkpoint or
   a generator export (:mod:`v2v.models.checkpoint`: the checkpoint format, writers and readers).
+* :func:`checkpoint_processor`, :func:`build_processors`: a checkpoint run frame by frame as the
+  learned member of the flickering processors (:mod:`v2v.processors`).
 """
 
 from .checkpoint import find_checkpoint, list_checkpoints, load_generator, read_checkpoint, read_generator
 from .discriminator import PatchDiscriminator, RecurrentPatchChannel, TwoChannelDiscriminator
 from .factory import build_discriminator, build_generator
 from .generator import RecurrentUNet
+from .per_frame import build_processors, checkpoint_processor
 
 __all__ = [
     "RecurrentUNet",
@@ -26,4 +29,6 @@ __all__ = [
     "read_checkpoint",
     "find_checkpoint",
     "list_checkpoints",
+    "checkpoint_processor",
+    "build_processors",
 ]

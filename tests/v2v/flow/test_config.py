@@ -2,7 +2,7 @@
 
 import pytest
 
-from v2v.flow import DISFlowProvider, ExactFlowProvider, FlowCache, FlowConfig, TVL1FlowProvider
+from v2v.flow import DISFlowProvider, ExactFlowProvider, FarnebackFlowProvider, FlowCache, FlowConfig, TVL1FlowProvider
 
 
 def test_auto_resolves_by_data_source(tmp_path):
@@ -21,6 +21,8 @@ def test_settings_reach_the_providers():
     assert provider.settings["attachment"] == 5.0 and provider.settings["num_iter"] == 4
     assert FlowConfig(dis_preset="fast").build_provider(False).preset == "fast"
     assert FlowConfig(provider="raft").provider_settings("raft")["weights"] is None
+    farneback = FlowConfig(provider="farneback").build_provider(has_exact_flow=False)
+    assert isinstance(farneback, FarnebackFlowProvider) and farneback.settings["winsize"] == 15
 
 
 @pytest.mark.parametrize(

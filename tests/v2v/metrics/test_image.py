@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from v2v.metrics import psnr, psnr_per_frame
+from v2v.metrics import pooled_psnr, psnr, psnr_per_frame
 
 
 def test_psnr_by_hand():
@@ -25,6 +25,18 @@ def test_video_psnr_is_the_mean_of_frame_psnrs():
     assert psnr(prediction, target) == pytest.approx(30.0)  # not the PSNR of the pooled MSE (~23 dB)
     pooled = 10 * math.log10(1 / np.mean((prediction - target) ** 2))
     assert psnr(prediction, target) != pytest.approx(pooled)
+
+
+def test_pooled_psnr_is_the_psnr_of_the_mean_mse():
+    target = np.zeros((3, 3, 4, 4))
+    prediction = np.stack([np.full((3, 4, 4), 0.1), np.full((3, 4, 4), 0.01), np.zeros((3, 4, 4))])
+    per_frame = psnr_per_frame(prediction, target)  # 20 dB, 40 dB, inf
+    assert psnr(prediction, target) == math.inf  # one identical frame makes the mean of PSNRs infinite
+    assert pooled_psnr(per_frame) == pytest.approx(10 * math.log10(1 / np.mean(prediction**2)))  # about 24.7 dB
+    assert pooled_psnr(psnr_per_frame(prediction * 2, target, data_range=2.0), data_range=2.0) == pytest.approx(pooled_psnr(per_frame))
+    assert pooled_psnr([math.inf, math.inf]) == math.inf
+    with pytest.raises(ValueError, match="at least one"):
+        pooled_psnr([])
 
 
 def test_identical_videos_are_infinite():
