@@ -6,6 +6,9 @@
 - :func:`per_frame_plot`: a measure per frame pair of every video of a scoring report (``v2v.score
   --plot``);
 - :func:`loss_plot`: the curves of a run's ``scalars.jsonl`` (``loss.png``);
+- :func:`fidelity_stability_plot`: methods as points and curves of fidelity against stability, a
+  panel per case (``benchmarks/stabilize_eval.py``);
+- :func:`frame_strip_plot`: rows of frames over a per-frame measure of several videos;
 - :func:`pyplot` for the figures of a grid (:mod:`v2v.figures`), and :func:`png` to encode a figure.
 
 Every function returns PNG bytes or pixels; writing them is :mod:`v2v.fileio`'s.
@@ -17,6 +20,7 @@ import io
 import json
 import math
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +33,7 @@ import torch  # noqa: E402
 
 import v2vcore  # noqa: E402
 
-__all__ = ["pyplot", "png", "heat", "residual_maps", "per_frame_plot", "loss_plot"]
+__all__ = ["pyplot", "png", "heat", "residual_maps", "per_frame_plot", "loss_plot", "fidelity_stability_plot", "frame_strip_plot"]
 
 
 def pyplot():
@@ -107,3 +111,87 @@ def loss_plot(jsonl: str | os.PathLike, tags: list[str]) -> bytes | None:
         axis.axis("off")
     figure.tight_layout()
     return png(figure, dpi=100)
+
+
+def fidelity_stability_plot(panels: Mapping[str, Mapping[str, Sequence[tuple[float, float, str]]]], *, x_label: str,
+                            y_label: str, title: str = "") -> bytes:
+    """Fidelity against stability, one panel per case: each series is a curve (two points or more,
+    each annotated with its label, e.g. a strength) or a single point.
+
+    Args:
+        panels: ``{panel title: {series name: [(x, y, label), ...]}}``. A y of ``inf`` (a video
+            compared with itself) is drawn on a band above the finite points, marked with a label
+            ``y = inf``.
+        x_label, y_label: the axes' titles; title: the figure's.
+    """
+    count = max(1, len(panels))
+    figure, axes = plt.subplots(1, count, figsize=(4.2 * count, 3.8), squeeze=False)
+    finite = [y for series in panels.values() for points in series.values() for _, y, _ in points if math.isfinite(y)]
+    top = (max(finite) if finite else 0.0) + 3.0
+    for axis, (panel, series) in zip(axes.flat, panels.items()):
+        for name, points in series.items():
+            xs = [x for x, _, _ in points]
+            ys = [y if math.isfinite(y) else top for _, y, _ in points]
+            style = {"marker": "o", "markersize": 4} if len(points) > 1 else {"marker": "*", "markersize": 11, "linestyle": "none"}
+            axis.plot(xs, ys, label=name, linewidth=1.2, **style)
+            for x, y, label in zip(xs, ys, (label for _, _, label in points)):
+                if label:
+                    axis.annotate(label, (x, y), textcoords="offset points", xytext=(3, 3), fontsize=6)
+        if any(not math.isfinite(y) for points in series.values() for _, y, _ in points):
+            axis.axhline(top, color="0.8", linewidth=0.6, zorder=0)
+            axis.annotate(f"{y_label.split(' ')[0]} = inf", (0.01, top), xycoords=("axes fraction", "data"),
+                          xytext=(0, -9), textcoords="offset points", fontsize=6, color="0.4")
+        axis.set_title(panel, fontsize=9)
+        axis.set_xlabel(x_label, fontsize=8)
+        axis.set_ylabel(y_label, fontsize=8)
+        axis.tick_params(labelsize=7)
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=6, loc="lower right")
+    if title:
+        figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
+    return png(figure)
+
+
+def frame_strip_plot(rows: Mapping[str, Sequence[np.ndarray]], columns: Sequence[str], series: Mapping[str, Sequence[float]],
+                     *, y_label: str, title: str = "") -> bytes:
+    """Rows of frames (one row per video, one column per chosen frame) above a per-frame measure of
+    several videos (one line each).
+
+    Args:
+        rows: ``{video name: [uint8 [H, W, 3] frames]}``, as many frames per row as ``columns``.
+        columns: a title per column (e.g. ``t = 12``).
+        series: ``{video name: values}``; value k is drawn at x = k + 1 (the pair (k, k+1)).
+        y_label: what the values are; title: the figure's.
+    """
+    count = len(columns)
+    if any(len(frames) != count for frames in rows.values()):
+        raise ValueError(f"every row needs {count} frames, one per column, got {[len(f) for f in rows.values()]}")
+    height, width = next(iter(rows.values()))[0].shape[:2]
+    cell = 1.9
+    image_height = cell * height / width
+    figure = plt.figure(figsize=(cell * count + 1.2, image_height * len(rows) + 3.0))
+    grid = figure.add_gridspec(len(rows) + 1, count, height_ratios=[image_height] * len(rows) + [2.6])
+    for r, (name, frames) in enumerate(rows.items()):
+        for c, frame in enumerate(frames):
+            axis = figure.add_subplot(grid[r, c])
+            axis.imshow(frame, interpolation="nearest")
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if c == 0:
+                axis.set_ylabel(name, fontsize=7)
+            if r == 0:
+                axis.set_title(columns[c], fontsize=7)
+    axis = figure.add_subplot(grid[len(rows), :])
+    for name, values in series.items():
+        axis.plot(np.arange(1, len(values) + 1), values, label=name, linewidth=1.0)
+    axis.set_xlabel("frame t of the pair (t-1, t)", fontsize=8)
+    axis.set_ylabel(y_label, fontsize=8)
+    if all(value > 0 for values in series.values() for value in values):
+        axis.set_yscale("log")  # methods an order of magnitude apart stay readable
+    axis.tick_params(labelsize=7)
+    axis.legend(fontsize=6, ncol=4)
+    if title:
+        figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
+    return png(figure)

@@ -101,8 +101,8 @@ def test_bad_arguments_are_clear_errors(tmp_path, capsys):
     assert main(["--checkpoint", str(tmp_path / "missing"), "--tof-raft-weights", str(tmp_path / "w.pt")]) == 2
     assert "not 'raft'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        main(["--checkpoint", str(tmp_path / "missing"), "--tof-flow", "farneback"])
-    assert "--tof-flow: invalid choice: 'farneback'" in capsys.readouterr().err
+        main(["--checkpoint", str(tmp_path / "missing"), "--tof-flow", "flownet2"])
+    assert "--tof-flow: invalid choice: 'flownet2'" in capsys.readouterr().err
     with pytest.raises(ValueError, match="t_protocol"):
         EvaluateConfig("x", t_protocol="other")
     with pytest.raises(ValueError, match="workers: must be >= 0"):

@@ -46,7 +46,7 @@ def test_yaml_style_values_are_normalised():
         ({"hflip": "yes"}, "hflip"),
         ({"synthetic": {"speed": 3}}, "synthetic.speed: unknown config key"),
         ({"synthetic": {"object_speed": -1}}, "object_speed"),
-        ({"flow": {"provider": "farneback"}}, "flow.provider: must be one of"),
+        ({"flow": {"provider": "flownet2"}}, "flow.provider: must be one of"),
         ({"flow": {"dis_preset": "slow"}}, "flow.dis_preset: must be one of"),
         ({"flow": 3}, "flow: expected a mapping of FlowConfig keys"),
         ({"source": "davis", "root": "/x", "flow": {"provider": "exact"}}, "flow.provider: 'exact' is only available for synthetic clips"),
