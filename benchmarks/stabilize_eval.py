@@ -483,6 +483,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="the clip of the strip figure (default: a shot of cyclists; the longest real clip when absent)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: one real shot of 12 frames, one seed, one scoring")
     args = parser.parse_args(argv)
+    commit, started = current_commit(), datetime.datetime.now(datetime.timezone.utc)  # what the numbers were computed from
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
     if args.quick:
@@ -520,8 +521,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "processed video, blend's fidelity-against-stability curve and any other method, scored against the original "
         "with flows the methods do not use (benchmarks/stabilize_eval.py; docs/stabilize.md).",
         "command": "python benchmarks/stabilize_eval.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "commit": current_commit(), "machine": machine_description(),
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": commit, "machine": machine_description(), "date": started.strftime("%Y-%m-%d %H:%M UTC"),
         "settings": {"short_side": args.short_side, "max_frames": args.max_frames, "processors": args.processors,
                      "flickers": args.flicker, "seeds": args.seeds, "strengths": args.strengths, "method_flow": METHOD_FLOW,
                      "synthetic": {"clips": args.synthetic, "size": list(args.synthetic_size), "frames": args.synthetic_frames}},
