@@ -375,8 +375,9 @@ def markdown_report(document: dict[str, Any]) -> str:
 
 
 def processor_costs(frame: np.ndarray, sizes: Sequence[tuple[int, int]], repeats: int = 3) -> dict[str, dict[str, float]]:
-    """Median milliseconds per frame of every processor of the bank, and of blend (DIS flows of a pair
-    and the blend step), at each ``(H, W)`` size."""
+    """Median milliseconds per frame of every processor of the bank, of OpenCV's non-local means (the
+    denoiser the bank leaves out for its cost) and of blend (DIS flows of a pair and the blend step),
+    at each ``(H, W)`` size."""
     costs: dict[str, dict[str, float]] = {}
     for height, width in sizes:
         image = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
@@ -388,11 +389,25 @@ def processor_costs(frame: np.ndarray, sizes: Sequence[tuple[int, int]], repeats
         moved = np.roll(image, 2, axis=1)
         dis = make_flow_provider(METHOD_FLOW)
 
+        # Non-local means, the denoiser the bank does not use: the yardstick of its cost.
+        costs.setdefault("(non-local means, h 6: not in the bank)", {})[label] = _median_ms(
+            repeats, cv2.fastNlMeansDenoisingColored, image, None, 6, 6, 5, 11)
         # Two frames: the second costs the DIS flows of the pair, the consistency mask, the warp and the blend.
         blend = BlendStabilizer(DEFAULT_STRENGTH)  # stabilize_frames resets it before the first frame
         costs.setdefault("blend (DIS flows + step)", {})[label] = _median_ms(repeats, stabilize_frames, [image, moved],
                                                                               [image, moved], blend, dis)
     return costs
+
+
+def _rounded(value: Any, digits: int = 6) -> Any:
+    """``value`` with every finite float rounded to ``digits`` significant digits (a smaller JSON file)."""
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}") if np.isfinite(value) else value
+    if isinstance(value, dict):
+        return {key: _rounded(item, digits) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_rounded(item, digits) for item in value]
+    return value
 
 
 def _median_ms(repeats: int, work: Callable[..., Any], *arguments: Any) -> float:
@@ -417,7 +432,8 @@ def fidelity_figure(summary: Sequence[dict[str, Any]], scoring: str) -> bytes:
         panel = panels.setdefault(entry["processor"], {})
         point = (entry["ratio"][scoring], entry["psnr"])
         if entry["method"].startswith("blend a="):
-            panel.setdefault(f"blend, {entry['source']} clips", []).append((*point, entry["method"].split("=")[1]))
+            label = entry["method"].split("=")[1] if entry["source"] == "real" else ""  # one curve's labels: no overprint
+            panel.setdefault(f"blend, {entry['source']} clips", []).append((*point, label))
         elif entry["method"] == PROCESSED:
             panel.setdefault(PROCESSED, [(*point, "")])
         elif entry["method"] == REFERENCE:
@@ -520,7 +536,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "description": "Held-out flickering processors on the real corpus's val shots and synthetic test clips: the "
         "processed video, blend's fidelity-against-stability curve and any other method, scored against the original "
         "with flows the methods do not use (benchmarks/stabilize_eval.py; docs/stabilize.md).",
-        "command": "python benchmarks/stabilize_eval.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": " ".join(["python benchmarks/stabilize_eval.py", *(sys.argv[1:] if argv is None else argv)]),
         "commit": commit, "machine": machine_description(), "date": started.strftime("%Y-%m-%d %H:%M UTC"),
         "settings": {"short_side": args.short_side, "max_frames": args.max_frames, "processors": args.processors,
                      "flickers": args.flicker, "seeds": args.seeds, "strengths": args.strengths, "method_flow": METHOD_FLOW,
@@ -531,8 +547,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "costs": {"repeats": args.cost_repeats, "milliseconds": costs},
         "figures": {name: str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path) for name, path in figures.items()},
         "summary": summary,
-        "strip": {key: kept[key] for key in ("clip", "processor", "flicker", "seed")} | {"per_frame": kept["per_frame"]},
-        "rows": result["rows"],
+        "strip": {key: kept[key] for key in ("clip", "processor", "flicker", "seed")} | {"per_frame": _rounded(kept["per_frame"])},
+        "rows": _rounded(result["rows"]),
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(args.output.with_suffix(".json"), document)

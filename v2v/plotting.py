@@ -146,7 +146,7 @@ def fidelity_stability_plot(panels: Mapping[str, Mapping[str, Sequence[tuple[flo
         axis.set_ylabel(y_label, fontsize=8)
         axis.tick_params(labelsize=7)
         axis.grid(alpha=0.3)
-        axis.legend(fontsize=6, loc="lower right")
+        axis.legend(fontsize=6, loc="best")
     if title:
         figure.suptitle(title, fontsize=9)
     figure.tight_layout()
@@ -170,7 +170,7 @@ def frame_strip_plot(rows: Mapping[str, Sequence[np.ndarray]], columns: Sequence
     height, width = next(iter(rows.values()))[0].shape[:2]
     cell = 1.9
     image_height = cell * height / width
-    figure = plt.figure(figsize=(cell * count + 1.2, image_height * len(rows) + 3.0))
+    figure = plt.figure(figsize=(cell * count + 2.2, image_height * len(rows) + 3.0))
     grid = figure.add_gridspec(len(rows) + 1, count, height_ratios=[image_height] * len(rows) + [2.6])
     for r, (name, frames) in enumerate(rows.items()):
         for c, frame in enumerate(frames):
@@ -179,7 +179,7 @@ def frame_strip_plot(rows: Mapping[str, Sequence[np.ndarray]], columns: Sequence
             axis.set_xticks([])
             axis.set_yticks([])
             if c == 0:
-                axis.set_ylabel(name, fontsize=7)
+                axis.set_ylabel(name, fontsize=7, rotation=0, ha="right", va="center")
             if r == 0:
                 axis.set_title(columns[c], fontsize=7)
     axis = figure.add_subplot(grid[len(rows), :])
