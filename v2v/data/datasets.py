@@ -151,8 +151,8 @@ class SyntheticVideoDataset(Dataset):
     def flows(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Input-video flows of clip ``index`` before augmentation (computes and caches them)."""
         clip = self.clip(index)
-        task_in = get_task(self.task).input(clip["frames"])
-        return input_flows(task_in, self.flow_provider, self.flow_cache, (clip["flow_fwd"], clip["flow_bwd"]))
+        flow_frames = get_task(self.task).flow_frames(clip["frames"])
+        return input_flows(flow_frames, self.flow_provider, self.flow_cache, (clip["flow_fwd"], clip["flow_bwd"]))
 
     def __getitem__(self, index: int) -> dict:
         clip = self.clip(index)
@@ -287,8 +287,7 @@ class DavisVideoDataset(Dataset):
     def flows(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Input-video flows of item ``index`` before augmentation (computes and caches them)."""
         frames, masks, _, _ = self.load(index)
-        task_in = get_task(self.task).input(frames)
-        return input_flows(task_in, self.flow_provider, self.flow_cache, None)
+        return input_flows(get_task(self.task).flow_frames(frames), self.flow_provider, self.flow_cache, None)
 
     def __getitem__(self, index: int) -> dict:
         frames, masks, name, start = self.load(index)

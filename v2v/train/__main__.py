@@ -89,7 +89,7 @@ def _dry_run(config: RunConfig) -> None:
     with torch.no_grad():
         generated = generator(batch["input"])
         residual_generated, residual_target = residual_errors(
-            generated, batch["target"], batch["flow_fwd"], batch["flow_bwd"], check_flows=False
+            generated, batch["temporal_target"], batch["flow_fwd"], batch["flow_bwd"], check_flows=False
         )
         judge = config.setting_switches.temporal_discriminator
         real = discriminator(batch["input"], batch["target"], residual_target if judge else None)

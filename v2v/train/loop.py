@@ -169,7 +169,9 @@ def train_step(
     """One iteration: a discriminator step, then a generator step, on one batch of clips.
 
     Args:
-        batch: ``input`` ``[B,T,Cin,H,W]``, ``target`` ``[B,T,Cout,H,W]``, ``flow_fwd``/``flow_bwd``
+        batch: ``input`` ``[B,T,Cin,H,W]``, ``target`` and ``temporal_target`` ``[B,T,Cout,H,W]``
+            (the clip whose residuals E^g the temporal critic reads as real: the target itself,
+            but for stabilisation the temporally consistent processing), ``flow_fwd``/``flow_bwd``
             ``[B,T-1,2,H,W]`` on the training device (flows already checked finite).
         generator, discriminator: the networks as trained (possibly compiled and/or DDP-wrapped).
         frozen_discriminator: the same discriminator without the DDP wrapper; the generator step
@@ -195,7 +197,7 @@ def train_step(
     uses_residual = switches.temporal_loss or switches.temporal_discriminator
     residual_generated, residual_target = residual_errors(
         generated if uses_residual else generated.detach(),
-        batch["target"],
+        batch["temporal_target"],
         batch["flow_fwd"],
         batch["flow_bwd"],
         check_flows=False,

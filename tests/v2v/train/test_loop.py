@@ -139,6 +139,23 @@ def test_temporal_gan_weight_matters_exactly_when_the_setting_has_the_temporal_c
     assert torch.equal(*losses) == (not SETTINGS[setting].temporal_discriminator)
 
 
+@pytest.mark.parametrize("setting", ["video2video+local", "video2video+local+global"])
+def test_the_temporal_critic_reads_the_temporal_target_as_real(tiny_config, setting):
+    """E^g comes from ``temporal_target`` (for stabilisation the consistent processing, not the
+    flickering target): changing it changes the critic's loss exactly when the setting has it."""
+    losses = []
+    for shift in (0.0, 0.5):
+        config = tiny_config(f"setting={setting}")
+        generator, discriminator, batch, optimizers = setup(config)
+        batch["temporal_target"] = (batch["target"] + shift * torch.rand_like(batch["target"])).clamp(-1, 1)
+        torch.manual_seed(1)
+        step_losses, _ = run_step(config, generator, discriminator, batch, optimizers)
+        losses.append((step_losses["d"], step_losses["spatial"], step_losses["temporal"]))
+    (d0, spatial0, temporal0), (d1, spatial1, temporal1) = losses
+    assert torch.equal(d0, d1) == (not SETTINGS[setting].temporal_discriminator)
+    assert torch.equal(spatial0, spatial1) and torch.equal(temporal0, temporal1)  # L_spatial reads the target
+
+
 @pytest.mark.parametrize("residual", [False, True])
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_autocast_step_on_cpu(tiny_config, precision, residual):
