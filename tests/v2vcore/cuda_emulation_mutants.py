@@ -78,12 +78,17 @@ def compile_flags() -> tuple[list[str], list[str]]:
     return cxx, link
 
 
+def compiler(*args: str) -> None:
+    """g++ with `args`, without the sanitizer runtime that LD_PRELOAD may hold for the tests."""
+    env = {name: value for name, value in os.environ.items() if name != "LD_PRELOAD"}
+    subprocess.run(["g++", *args], check=True, env=env)
+
+
 def build(csrc: Path, output: Path, module_object: Path, cxx: list[str], link: list[str]) -> None:
     """The emulated library from the sources under `csrc`; module.cpp's object is shared by all builds."""
     kernels_object = output.with_suffix(".o")
-    source = csrc / "cuda_emulation" / "ops_cuda_emulated.cpp"
-    subprocess.run(["g++", *cxx, f"-I{csrc}", "-c", str(source), "-o", str(kernels_object)], check=True)
-    subprocess.run(["g++", str(module_object), str(kernels_object), "-o", str(output), *link], check=True)
+    compiler(*cxx, f"-I{csrc}", "-c", str(csrc / "cuda_emulation" / "ops_cuda_emulated.cpp"), "-o", str(kernels_object))
+    compiler(str(module_object), str(kernels_object), "-o", str(output), *link)
 
 
 def mutated_copy(scratch: Path, name: str | None) -> Path:
@@ -105,7 +110,9 @@ def run_suite(library: Path) -> tuple[int, str]:
     """pytest on the emulation tests against `library`: (exit status, the lines that say what failed)."""
     env = {**os.environ, "V2V_EMULATION_LIBRARY": str(library), "V2V_REQUIRE_EMULATION": "1"}
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", str(TESTS), "-x", "-q", "-p", "no:cacheprovider", "-m", "not cuda"],
+        # --capture=sys: a sanitizer's report, written to file descriptor 2, must not vanish into
+        # pytest's capture when the sanitizer ends the process.
+        [sys.executable, "-m", "pytest", str(TESTS), "-x", "-q", "-p", "no:cacheprovider", "-m", "not cuda", "--capture=sys"],
         cwd=ROOT, env=env, capture_output=True, text=True,
     )
     output = result.stdout + result.stderr
@@ -119,6 +126,7 @@ def run_suite(library: Path) -> tuple[int, str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("mutants", nargs="*", metavar="MUTANT", help=f"some of {', '.join(MUTANTS)} (default: all)")
+    parser.add_argument("--keep", type=Path, help="build in this folder and keep the libraries (default: a temporary one)")
     args = parser.parse_args()
     unknown = [name for name in args.mutants if name not in MUTANTS]
     if unknown:
@@ -128,9 +136,11 @@ def main() -> int:
     failures = []
     with tempfile.TemporaryDirectory(prefix="v2v-mutants-") as scratch_name:
         scratch = Path(scratch_name)
+        if args.keep:
+            scratch = args.keep.resolve()
+            scratch.mkdir(parents=True, exist_ok=False)
         module_object = scratch / "module.o"
-        subprocess.run(["g++", *cxx, f"-I{ROOT / 'csrc'}", "-c", str(ROOT / "csrc" / "cuda_emulation" / "module.cpp"),
-                        "-o", str(module_object)], check=True)
+        compiler(*cxx, f"-I{ROOT / 'csrc'}", "-c", str(ROOT / "csrc" / "cuda_emulation" / "module.cpp"), "-o", str(module_object))
         for name in [None, *chosen]:
             label = name or "control (unmodified kernels)"
             started = time.monotonic()

@@ -397,6 +397,29 @@ def test_non_finite_flows_raise_the_flag(backend, bad):
     check_case(backend, Case(2, 3, 2, 9, 10, torch.float32, torch.float32, flows="nonfinite", seed=13))
 
 
+@pytest.mark.parametrize("frame_dtype", [torch.float32, torch.bfloat16, torch.float64], ids=str)
+def test_non_finite_gradient_where_nothing_scatters_stays_out(backend, frame_dtype):
+    """NaN and Inf in the gradient where nothing scatters (pixels the mask drops; warp samples with no
+    tap) must not reach the deterministic scale (determinism.h): the result is finite, the CPU's bits."""
+    flow_bwd = torch.zeros(1, 2, 2, 6, 9)
+    flow_bwd[:, :, 0] = 0.5  # the last column samples outside the frame: mask 0 there
+    mask = torch.ops.v2vcore.consistency_mask(-flow_bwd.flatten(0, 1), flow_bwd.flatten(0, 1), True).unflatten(0, (1, 2))
+    assert not mask[..., 8].any() and mask[..., :8].all()
+    grad = torch.randn(1, 2, 2, 6, 9, generator=torch.Generator().manual_seed(17)).to(frame_dtype)
+    grad[0, 0, 1, 2, 8], grad[0, 1, 0, 4, 8] = math.nan, math.inf
+    flow = torch.zeros(1, 2, 5, 7)
+    flow[0, 0, 2, 3] = 50.0  # sampled far outside: no tap
+    grad_x = torch.randn(1, 2, 5, 7, generator=torch.Generator().manual_seed(18)).to(frame_dtype)
+    grad_x[0, 1, 2, 3] = math.inf
+    with deterministic_algorithms(True):
+        result = backend.ops.residual_error_backward(backend.put(grad), backend.put(flow_bwd), backend.put(mask))
+        assert torch.isfinite(result).all()
+        assert_same_bits(result, torch.ops.v2vcore.residual_error_backward(grad, flow_bwd, mask), "residual_error_backward")
+        result = backend.ops.warp_backward(backend.put(grad_x), backend.put(flow), "zeros")
+        assert torch.isfinite(result).all()
+        assert_same_bits(result, torch.ops.v2vcore.warp_backward(grad_x, flow, "zeros"), "warp_backward")
+
+
 def test_deterministic_backward_across_threads_schedules_grids_and_runs(backend):
     """The fixed-point scatter gives the CPU's bits whatever the order its atomics land in."""
     video, fwd, bwd, grad = Case(2, 4, 5, 33, 47, torch.float32, torch.float32, amplitude=3.0, seed=14).inputs()
