@@ -138,7 +138,7 @@ def _emulation_extension():
         name="v2vcore._C_cuda_emulated",
         sources=[str(CSRC / "cuda_emulation" / "module.cpp"), str(CSRC / "cuda_emulation" / "ops_cuda_emulated.cpp")],
         include_dirs=[str(ROOT / CSRC)],
-        extra_compile_args={"cxx": [*cxx_flags, "-DV2V_CUDA_EMULATION"]},
+        extra_compile_args={"cxx": [*cxx_flags, "-DV2V_CUDA_EMULATION", "-fvisibility=hidden"]},
         extra_link_args=link_flags,
         py_limited_api=True,
     )

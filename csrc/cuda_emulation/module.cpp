@@ -18,12 +18,12 @@
 // c10's CPU allocator fills new allocations with a NaN pattern while this is set (c10/core/impl/alloc_cpu.cpp).
 C10_DECLARE_bool(caffe2_cpu_allocator_do_junk_fill);
 
-extern "C" {
 // `import v2vcore._C_cuda_emulated` loads this library, whose static initialisers register the operators.
-PyObject* PyInit__C_cuda_emulated(void) {
+// The library is built with -fvisibility=hidden (its copies of checks.cpp and determinism.cpp must not
+// meet v2vcore._C's); PyMODINIT_FUNC exports this one symbol.
+PyMODINIT_FUNC PyInit__C_cuda_emulated(void) {
   static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_C_cuda_emulated", nullptr, -1, nullptr};
   return PyModule_Create(&module_def);
-}
 }
 
 namespace v2vcore {

@@ -68,7 +68,7 @@ def compile_flags() -> tuple[list[str], list[str]]:
     includes = [*cpp_extension.include_paths(), sysconfig.get_paths()["include"]]
     cxx = [
         "-std=c++20", "-fPIC", "-O1", "-fopenmp", "-ffp-contract=off", "-Wall", "-Wno-unknown-pragmas", "-Wno-psabi",
-        "-DV2V_CUDA_EMULATION", "-DTORCH_API_INCLUDE_EXTENSION_H",
+        "-DV2V_CUDA_EMULATION", "-fvisibility=hidden", "-DTORCH_API_INCLUDE_EXTENSION_H",
         f"-D_GLIBCXX_USE_CXX11_ABI={int(torch._C._GLIBCXX_USE_CXX11_ABI)}",
         *sanitize, *(f"-I{path}" for path in includes),
     ]
