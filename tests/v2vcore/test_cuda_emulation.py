@@ -16,7 +16,7 @@ What must hold, for each backend against the CPU kernels (``torch.ops.v2vcore`` 
     order blocks and threads run in, the grid size, and the run;
   - the float-atomic backward passes: within the rounding of a sum taken in another order.
 "Same bits" compares every element's bit pattern, except that a NaN only has to be a NaN (payloads
-are not part of the op's contract, and a GPU's canonical NaN differs from the CPU's).
+are not part of the op's contract, and a GPU's conversions may produce another NaN than the CPU's).
 """
 
 from __future__ import annotations
