@@ -11,6 +11,14 @@ Environment:
                     PTX, which the driver JIT-compiles for GPUs newer than the list)
     V2V_DEBUG=1     -O0 -g, for gdb and sanitizers
     V2V_CXXFLAGS    extra C++ flags, e.g. "-march=native" for a build that only runs on this machine
+    V2V_SANITIZE    sanitizers for every extension built, e.g. "address,undefined": compiled and linked
+                    with -fsanitize=..., -fno-sanitize-recover=all (a report stops the process), -O1 -g
+                    unless V2V_DEBUG=1. Python must then load the ASan runtime first:
+                    LD_PRELOAD=$(gcc -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0
+    V2V_CUDA_EMULATION=1   also build v2vcore._C_cuda_emulated: csrc/cuda/ops_cuda.cu compiled as C++
+                    for the CPU (csrc/cuda_emulation), registered as torch.ops.v2vcore_cuda_emulated for
+                    CPU tensors. A test and CI instrument (docs/op.md, "CUDA emulation"), no nvcc needed;
+                    never built by a plain install.
 """
 
 from __future__ import annotations
@@ -89,15 +97,60 @@ def _want_cuda() -> bool:
     return torch_has_cuda and nvcc_found
 
 
+def _switch(name: str) -> bool:
+    choice = os.environ.get(name, "").strip().lower()
+    if choice in ("1", "true", "yes", "on"):
+        return True
+    if choice in ("", "0", "false", "no", "off"):
+        return False
+    sys.exit(f"{name} must be 0 or 1, got {choice!r}")
+
+
+def _sanitizer_flags() -> tuple[list[str], list[str]]:
+    """(compile flags, link flags) for V2V_SANITIZE, e.g. "address,undefined"; empty when unset."""
+    sanitizers = os.environ.get("V2V_SANITIZE", "").strip()
+    if not sanitizers:
+        return [], []
+    if not re.fullmatch(r"[a-z-]+(,[a-z-]+)*", sanitizers):
+        sys.exit(f"V2V_SANITIZE must be a comma-separated list of sanitizers, e.g. address,undefined; got {sanitizers!r}")
+    flag = f"-fsanitize={sanitizers}"
+    return [flag, "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g"], [flag]
+
+
+def _compile_flags() -> tuple[list[str], list[str]]:
+    """(C++ flags, link flags) of every extension."""
+    sanitize_cxx, sanitize_link = _sanitizer_flags()
+    if os.environ.get("V2V_DEBUG", "") == "1":
+        opt = ["-O0", "-g"]
+    else:
+        opt = ["-O1"] if sanitize_cxx else ["-O3"]
+    cxx_flags = [*opt, "-fopenmp", "-ffp-contract=off", "-Wall", "-Wno-unknown-pragmas", "-Wno-psabi", *sanitize_cxx,
+                 *os.environ.get("V2V_CXXFLAGS", "").split()]
+    return cxx_flags, ["-fopenmp", *sanitize_link]
+
+
+def _emulation_extension():
+    """v2vcore._C_cuda_emulated: the CUDA kernels of csrc/cuda/ops_cuda.cu compiled as C++ under the
+    shim of csrc/cuda_emulation, for CPU tensors (torch.ops.v2vcore_cuda_emulated)."""
+    cxx_flags, link_flags = _compile_flags()
+    print("v2vcore: also building the CUDA emulation (v2vcore._C_cuda_emulated)")
+    return CppExtension(
+        name="v2vcore._C_cuda_emulated",
+        sources=[str(CSRC / "cuda_emulation" / "module.cpp"), str(CSRC / "cuda_emulation" / "ops_cuda_emulated.cpp")],
+        include_dirs=[str(ROOT / CSRC)],
+        extra_compile_args={"cxx": [*cxx_flags, "-DV2V_CUDA_EMULATION", "-fvisibility=hidden"]},
+        extra_link_args=link_flags,
+        py_limited_api=True,
+    )
+
+
 def _extension():
-    debug = os.environ.get("V2V_DEBUG", "") == "1"
-    opt = ["-O0", "-g"] if debug else ["-O3"]
-    cxx_flags = [*opt, "-fopenmp", "-ffp-contract=off", "-Wall", "-Wno-unknown-pragmas", "-Wno-psabi", *os.environ.get("V2V_CXXFLAGS", "").split()]
+    cxx_flags, link_flags = _compile_flags()
     sources = [*sorted(glob.glob(str(CSRC / "*.cpp"))), *sorted(glob.glob(str(CSRC / "cpu" / "*.cpp")))]
     common = dict(
         name="v2vcore._C",
         include_dirs=[str(ROOT / CSRC)],
-        extra_link_args=["-fopenmp"],
+        extra_link_args=link_flags,
         py_limited_api=True,
     )
     if _want_cuda():
@@ -109,7 +162,8 @@ def _extension():
         # the command at a ';'. ops.cpp stringifies it and turns '_' back into ';'.
         arch_token = "_".join(archs.replace(";", " ").split())
         defines = ["-DV2V_WITH_CUDA", f"-DV2V_CUDA_ARCHS={arch_token}"]
-        nvcc_flags = [*opt, "--fmad=false", "--expt-relaxed-constexpr", "-lineinfo", *defines]
+        nvcc_opt = ["-O0", "-g"] if os.environ.get("V2V_DEBUG", "") == "1" else ["-O3"]
+        nvcc_flags = [*nvcc_opt, "--fmad=false", "--expt-relaxed-constexpr", "-lineinfo", *defines]
         print(f"v2vcore: building CPU + CUDA kernels (arch {archs})")
         return CUDAExtension(
             sources=sources,
@@ -121,7 +175,7 @@ def _extension():
 
 
 setup(
-    ext_modules=[_extension()],
+    ext_modules=[_extension(), *([_emulation_extension()] if _switch("V2V_CUDA_EMULATION") else [])],
     cmdclass={"build_ext": BuildExtension},
     options={"bdist_wheel": {"py_limited_api": "cp39"}},
 )
