@@ -160,7 +160,7 @@ def _dataset(config: EvaluateConfig, run_config) -> tuple[Any, dict[str, Any]]:
     if data.source == "davis" and not Path(data.root).is_dir():
         raise FileNotFoundError(f"DAVIS folder {data.root} does not exist")
     split = DEFAULT_EVALUATION_SPLIT[data.source] if config.split is None else config.split
-    dataset = build_dataset(data, split, run_config.task)
+    dataset = build_dataset(data, split, run_config.task, progress=config.progress)
     described = {"source": data.source, "split": split, "frame_size": data.frame_size}
     if data.source == "davis":
         described["root"] = data.root

@@ -45,7 +45,7 @@ def precompute(config, splits: list[str], progress: bool = True) -> dict[str, di
         raise ValueError("data.flow.cache_dir is null: caching is off, so there is nothing to precompute")
     counts = {}
     for split in splits:
-        dataset = build_dataset(config.data, split, config.task)
+        dataset = build_dataset(config.data, split, config.task, progress=progress)
         cache = dataset.flow_cache
         for index in tqdm(range(len(dataset)), desc=f"flows {split}", unit="item", disable=not progress):
             dataset.flows(index)

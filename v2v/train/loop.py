@@ -441,9 +441,10 @@ def _set_up(config: RunConfig, env: Distributed, resume: str | Path | None) -> _
     seed_everything(config.seed)
     generator = build_generator(config.model, config.task, config.setting_switches).to(device)
     discriminator = build_discriminator(config.model, config.task, config.setting_switches).to(device)
-    train_set = build_dataset(config.data, "train", config.task)
+    train_set = build_dataset(config.data, "train", config.task, progress=config.train.progress and env.is_main)
     # Built now so that a broken validation split fails before hours of training, not after.
-    val_set = build_dataset(config.data, "val", config.task) if env.is_main and config.train.val_videos > 0 else None
+    val_set = (build_dataset(config.data, "val", config.task, progress=config.train.progress)
+               if env.is_main and config.train.val_videos > 0 else None)
     optim = config.optim
     optimizer_generator = torch.optim.Adam(generator.parameters(), lr=optim.lr_generator, betas=(optim.beta1, optim.beta2))
     optimizer_discriminator = torch.optim.Adam(
