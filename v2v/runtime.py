@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -51,7 +51,7 @@ class ThreadsOption(Checked):
     """The ``--threads`` option that every computing command's options share (a base of their
     configs; a subclass's :meth:`check` calls this one)."""
 
-    threads: int = 0
+    threads: int = field(default=0, metadata={"metavar": "N"})
     """CPU threads of torch, the compiled op and OpenCV (0: torch's default, one per core, the fastest on a
     quiet machine; on a machine shared with other jobs, or for several runs side by side, 1 is often faster)."""
 
