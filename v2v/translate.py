@@ -176,10 +176,12 @@ def translate(config: TranslateConfig) -> TranslateResult:
         scene_cut_threshold=config.scene_cut_threshold if config.scene_cuts else None,
         autocast=resolve_precision(config.precision, device),
     )
+    # The writer refuses what it cannot store (a frame rate MPEG-2 lacks) before the progress bar starts.
+    writer = VideoWriter(destination, fps=reader.fps, audio_from=audio_from, overwrite=config.overwrite,
+                         frames=config.frames, threads=config.threads)
     bar = tqdm(total=total, unit="frame", desc=f"translate ({task_name})", disable=not config.progress, file=sys.stderr)
     try:
-        with VideoWriter(destination, fps=reader.fps, audio_from=audio_from, overwrite=config.overwrite,
-                         frames=config.frames, threads=config.threads) as writer:
+        with writer:
             for frame in translated:
                 if frame.new_shot:
                     cuts.append(written)

@@ -280,3 +280,13 @@ def test_ctrl_c_mid_run_exits_130_with_one_line_and_leaves_nothing(tmp_path, col
     assert process.returncode == 130
     assert stderr == "interrupted\n" and stdout == ""
     assert list(outputs.iterdir()) == []  # no output, no temporary
+
+
+def test_a_frame_rate_the_format_cannot_store_is_refused_before_any_frame(tmp_path, colorization_run, capsys):
+    source = _write_folder(tmp_path / "frames", _shot(1, 3))
+    output = tmp_path / "out.mpg"
+    assert main(["--checkpoint", str(colorization_run), "--input", str(source), "--output", str(output), "--fps", "7"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "stores only the frame rates" in err and "not 7 fps" in err
+    assert len(err.splitlines()) == 1  # no progress bar was started
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]
