@@ -2,20 +2,23 @@
 # dependencies, build the extension, then run. Nothing else needs to be installed first.
 #
 # TORCH is the pip requirement for torch. By default it is the CPU build this project is tested with,
-# torch==2.13.0 from the PyTorch CPU wheel index (TORCH_INDEX), about 200 MB; PyPI's Linux x86_64
-# wheels are CUDA builds with several GB of nvidia-* packages. Where that index cannot be reached (a
-# network that reaches only a package mirror), a CPU build that pip's own configuration offers is
-# taken, else PyPI's build with a warning: tools/install_torch.py. On a GPU machine:
-# `make install TORCH="torch==2.14.1"` (given TORCH, pip resolves it as it is: a CUDA build from
-# PyPI), then the extension gets CUDA kernels when nvcc is found; `V2V_CUDA=1 make install ...`
-# insists on them.
+# torch==2.13.0 from the PyTorch CPU wheel index (TORCH_INDEX, which a mirror of it may replace),
+# about 200 MB; PyPI's Linux x86_64 wheels are CUDA builds with several GB of nvidia-* packages.
+# Where that index cannot be reached (a network that reaches only a package mirror), a CPU build
+# that pip's own configuration offers is taken, else PyPI's build with a warning:
+# tools/install_torch.py. On a GPU machine: `make install TORCH="torch==2.14.1"` (given TORCH, pip
+# resolves it as it is: a CUDA build from PyPI; TORCH_INDEX=... adds a CUDA index), then the
+# extension gets CUDA kernels when nvcc is found; `V2V_CUDA=1 make install ...` insists on them.
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 CPU_INDEX   := https://download.pytorch.org/whl/cpu
 TORCH  ?= torch==2.13.0
-# The CPU index only for the default TORCH ("file": set by this Makefile, not by the user).
+# For the default TORCH ("file": set by this Makefile, not by the user), the CPU index, and a check
+# that a CPU build is what gets installed; a TORCH given is installed as pip resolves it, from
+# TORCH_INDEX too when given (a CUDA index, say).
 TORCH_INDEX ?= $(if $(filter file,$(origin TORCH)),$(CPU_INDEX))
+EXPECT_CPU  := $(if $(filter file,$(origin TORCH)),--cpu)
 ARGS   ?=
 PYTEST_ARGS ?=
 
@@ -33,7 +36,7 @@ STAMP      := $(VENV)/.installed-$(BUILD_KEY)
 
 $(STAMP): pyproject.toml setup.py MANIFEST.in tools/install_torch.py $(wildcard csrc/*.* csrc/cpu/*.* csrc/cuda/*.*)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) tools/install_torch.py $(PY) "$(TORCH)" --cpu-index "$(TORCH_INDEX)"
+	$(PY) tools/install_torch.py $(PY) "$(TORCH)" --index "$(TORCH_INDEX)" $(EXPECT_CPU)
 	$(PY) -m pip install -q numpy setuptools wheel ninja
 	@echo "v2v: compiling the extension v2vcore._C, about 4 minutes on 2 cores; each [n/N] line below is one source file"
 	$(PY) -m pip install --no-build-isolation --no-deps -v -e .

@@ -1,18 +1,19 @@
 """Install torch into a virtualenv, the CPU build by default: what `make install` runs first.
 
-    python tools/install_torch.py .venv/bin/python "torch==2.13.0" --cpu-index https://download.pytorch.org/whl/cpu
+    python tools/install_torch.py .venv/bin/python "torch==2.13.0" --index https://download.pytorch.org/whl/cpu --cpu
 
 On Linux x86_64, PyPI's torch is a CUDA build that pulls several GB of ``nvidia-*`` packages; the
-CPU build lives on the PyTorch CPU wheel index. With ``--cpu-index``, pip first resolves the
-requirement with that index added to its own configuration (a dry run: nothing is downloaded but
-metadata). When the plan holds no ``nvidia-*`` package it is installed as planned; torch's CPU build
-is then either the index's (a ``+cpu`` version, which pip prefers over PyPI's equal version) or one
-that pip's own configuration offers (a local wheel folder, a mirror). When it does hold them (the
-index cannot be reached, as on a network that reaches only a package mirror, or lacks that version),
-the requirement is installed as pip resolves it without that index, with a warning that says what
-that costs and how to keep the CPU build. Without ``--cpu-index`` the requirement is installed as
-it is (``make install TORCH=...``: a CUDA build from PyPI). Either way the last line says which
-torch was installed and whether it came with CUDA packages.
+CPU build lives on the PyTorch CPU wheel index. With ``--cpu``, pip first resolves the requirement
+with ``--index`` added to its own configuration (a dry run: nothing is downloaded but metadata).
+When the plan holds no ``nvidia-*`` package it is installed as planned; torch's CPU build is then
+either the index's (a ``+cpu`` version, which pip prefers over PyPI's equal version) or one that
+pip's own configuration offers (a local wheel folder, a mirror). When it does hold them (the index
+cannot be reached, as on a network that reaches only a package mirror, or lacks that version), the
+requirement is installed as pip resolves it without that index, with a warning that says what that
+costs and how to keep the CPU build. Without ``--cpu`` the requirement is installed as it is, from
+pip's configuration and ``--index`` if given (``make install TORCH=...``: a CUDA build from PyPI, or
+from the CUDA index ``TORCH_INDEX`` names). Either way the last line says which torch was installed
+and whether it came with CUDA packages.
 
 Standard library only: it runs before the virtualenv has anything but pip.
 """
@@ -71,23 +72,24 @@ def installed(python: str) -> list[tuple[str, str]]:
     return [(item["name"].lower(), item["version"]) for item in json.loads(listing)]
 
 
-def install_torch(python: str, requirement: str, cpu_index: str | None) -> int:
+def install_torch(python: str, requirement: str, index: str | None, cpu: bool) -> int:
     """Install ``requirement`` for ``python`` (see the module docstring); returns an exit status."""
     extra: list[str] = []
-    if cpu_index:
-        extra = ["--extra-index-url", cpu_index]
-        if not index_reachable(cpu_index):
+    if index:
+        extra = ["--extra-index-url", index]
+        if not index_reachable(index):
             # pip would retry it for minutes; it is tried once, in case pip reaches what urllib did not.
             extra += ["--retries", "0", "--timeout", str(PROBE_TIMEOUT_S)]
+    if cpu:
         try:
             planned = plan(python, requirement, extra)
         except subprocess.CalledProcessError:
             planned = None
         if planned is None or cuda_packages(planned):
             torch_version = dict(planned or []).get("torch", "?")
-            print(f"\nwarning: the CPU build of {requirement} is not available from {cpu_index} (it cannot be reached from "
-                  "here, or lacks that version), nor through pip's own configuration. Installing what pip resolves "
-                  f"without that index instead: torch {torch_version}, a CUDA build with "
+            print(f"\nwarning: the CPU build of {requirement} is not available from {index or 'the given index'} (it cannot be "
+                  "reached from here, or lacks that version), nor through pip's own configuration. Installing what pip "
+                  f"resolves without that index instead: torch {torch_version}, a CUDA build with "
                   f"{len(cuda_packages(planned or []))} nvidia-* packages (several GB), which also runs on the CPU. To keep "
                   "the CPU build, give a reachable mirror of the CPU index (make install TORCH_INDEX=URL) or a folder "
                   "holding a CPU wheel (PIP_FIND_LINKS=DIR).\n", file=sys.stderr, flush=True)
@@ -105,14 +107,15 @@ def install_torch(python: str, requirement: str, cpu_index: str | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: ``install_torch.py PYTHON REQUIREMENT [--cpu-index URL]``."""
+    """Command line: ``install_torch.py PYTHON REQUIREMENT [--index URL] [--cpu]``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("python", help="the virtualenv's python")
     parser.add_argument("requirement", help='the pip requirement of torch, e.g. "torch==2.13.0"')
-    parser.add_argument("--cpu-index", default="", help="the index of torch's CPU build (empty: install the requirement as it is)")
+    parser.add_argument("--index", default="", help="an index to look for torch in besides pip's own (empty: none)")
+    parser.add_argument("--cpu", action="store_true", help="expect a CPU build: check the plan, fall back with a warning")
     args = parser.parse_args(argv)
     try:
-        return install_torch(args.python, args.requirement, args.cpu_index or None)
+        return install_torch(args.python, args.requirement, args.index or None, args.cpu)
     except subprocess.CalledProcessError as error:
         print(f"error: {' '.join(map(str, error.cmd))} failed with status {error.returncode}", file=sys.stderr)
         return 1

@@ -179,6 +179,7 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
         the data's estimated flows holds, one line, or None for exact flows).
     """
     tof_flow = make_tof_flow(config.tof_flow, config.tof_raft_weights)  # before any heavy work
+    use_threads(config.threads)
     device = resolve_device(config.device)
     loaded = read_generator(config.checkpoint, map_location=device)  # a checkpoint or a generator export
     generator, run_config, step, checkpoint_file = loaded.generator, loaded.config, loaded.step, loaded.path
@@ -253,7 +254,6 @@ def main(argv: list[str] | None = None) -> int:
 
     def work() -> int:
         config = from_arguments(EvaluateConfig, args)
-        use_threads(config.threads)
         require_kernels(resolve_device(config.device))  # before any heavy work
         report = evaluate(config)
         print(format_markdown(report))

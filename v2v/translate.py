@@ -155,6 +155,7 @@ def translate(config: TranslateConfig) -> TranslateResult:
         CommandFailed: the video could not be encoded or written (nothing was left under its name).
     """
     source, destination = _check_paths(config)
+    use_threads(config.threads)
     device = resolve_device(config.device)
     loaded = read_generator(config.checkpoint, map_location=device)
     task_name = loaded.config.task
@@ -223,7 +224,6 @@ def main(argv: list[str] | None = None) -> int:
 
     def work() -> int:
         config = from_arguments(TranslateConfig, args)
-        use_threads(config.threads)
         require_kernels(resolve_device(config.device))  # before any heavy work
         result = translate(config)
         speed = result.frames / result.seconds if result.seconds > 0 else float("inf")

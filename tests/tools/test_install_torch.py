@@ -88,7 +88,7 @@ def installed(python: str) -> set[str]:
 
 def test_the_cpu_index_gives_the_cpu_build_and_no_nvidia_packages(indexes, python):
     pypi, cpu, _ = indexes
-    result = run(python, pypi, "--cpu-index", cpu)
+    result = run(python, pypi, "--index", cpu, "--cpu")
     assert result.returncode == 0, result.stderr
     assert installed(python) == {"torch==2.13.0+cpu"}
     assert result.stdout.splitlines()[-1] == "torch 2.13.0+cpu installed: no nvidia-* packages (a CPU build)"
@@ -97,7 +97,7 @@ def test_the_cpu_index_gives_the_cpu_build_and_no_nvidia_packages(indexes, pytho
 
 def test_an_unreachable_cpu_index_falls_back_to_a_cpu_wheel_that_pips_configuration_offers(indexes, python):
     pypi, _, cpu_wheels = indexes
-    result = run(python, pypi, "--cpu-index", UNREACHABLE, find_links=cpu_wheels)
+    result = run(python, pypi, "--index", UNREACHABLE, "--cpu", find_links=cpu_wheels)
     assert result.returncode == 0, result.stderr
     assert installed(python) == {"torch==2.13.0+cpu"}
     assert "warning" not in result.stderr
@@ -105,7 +105,7 @@ def test_an_unreachable_cpu_index_falls_back_to_a_cpu_wheel_that_pips_configurat
 
 def test_with_only_a_package_mirror_the_install_still_works_and_says_what_it_costs(indexes, python):
     pypi, _, _ = indexes
-    result = run(python, pypi, "--cpu-index", UNREACHABLE)
+    result = run(python, pypi, "--index", UNREACHABLE, "--cpu")
     assert result.returncode == 0, result.stderr
     assert installed(python) == {"torch==2.13.0", "nvidia-cublas-cu13==13.0.0"}
     assert f"the CPU build of torch==2.13.0 is not available from {UNREACHABLE}" in result.stderr
@@ -113,22 +113,30 @@ def test_with_only_a_package_mirror_the_install_still_works_and_says_what_it_cos
     assert result.stdout.splitlines()[-1] == "torch 2.13.0 installed: a CUDA build, with 1 nvidia-* packages"
 
 
-def test_without_a_cpu_index_the_requirement_is_installed_as_it_is(indexes, python):
-    pypi, _, _ = indexes
+def test_a_torch_asked_for_is_installed_as_pip_resolves_it_from_the_index_given_unchecked(indexes, python):
+    """make install TORCH=... [TORCH_INDEX=a CUDA index]: no CPU check, the index only added."""
+    pypi, cpu, _ = indexes
     result = run(python, pypi)
     assert result.returncode == 0, result.stderr
     assert installed(python) == {"torch==2.13.0", "nvidia-cublas-cu13==13.0.0"}
     assert "warning" not in result.stderr
+    cuda_index = _index(Path(cpu.removeprefix("file://")).parent / "cu130", {
+        "torch": [("2.13.0+cu130", ("nvidia-cublas-cu13>=13",))], "nvidia-cublas-cu13": [("13.0.0", ())]})
+    subprocess.run([python, "-m", "pip", "uninstall", "-y", "-q", "torch"], capture_output=True, check=True, env=pip_env())
+    result = run(python, pypi, "--index", cuda_index)
+    assert result.returncode == 0, result.stderr
+    assert installed(python) == {"torch==2.13.0+cu130", "nvidia-cublas-cu13==13.0.0"} and "warning" not in result.stderr
 
 
-@pytest.mark.parametrize(("arguments", "index"), [
-    ((), "https://download.pytorch.org/whl/cpu"),  # the default TORCH: its CPU build
-    (("TORCH=torch==2.14.1",), ""),  # a TORCH given: as pip resolves it (PyPI's CUDA build)
-    (("TORCH=torch==2.14.1", "TORCH_INDEX=https://download.pytorch.org/whl/cu130"), "https://download.pytorch.org/whl/cu130"),
+@pytest.mark.parametrize(("arguments", "expected"), [
+    ((), '--index "https://download.pytorch.org/whl/cpu" --cpu'),  # the default TORCH: its CPU build, checked
+    (("TORCH_INDEX=https://mirror.example/whl/cpu",), '--index "https://mirror.example/whl/cpu" --cpu'),  # a mirror
+    (("TORCH=torch==2.14.1",), '--index ""'),  # a TORCH given: as pip resolves it (PyPI's CUDA build)
+    (("TORCH=torch==2.14.1", "TORCH_INDEX=https://download.pytorch.org/whl/cu130"), '--index "https://download.pytorch.org/whl/cu130"'),
 ])
-def test_the_makefile_asks_for_the_cpu_index_exactly_for_its_default_torch(tmp_path, arguments, index):
+def test_the_makefile_asks_for_the_cpu_build_exactly_for_its_default_torch(tmp_path, arguments, expected):
     env = {key: value for key, value in os.environ.items() if key not in ("TORCH", "TORCH_INDEX")}
     commands = subprocess.run(["make", "-n", "-B", "install", f"VENV={tmp_path / 'venv'}", *arguments], cwd=ROOT, env=env,
                               capture_output=True, text=True, check=True).stdout
     line = next(line for line in commands.splitlines() if "tools/install_torch.py" in line)
-    assert line.endswith(f'--cpu-index "{index}"'), line
+    assert line.rstrip().endswith(expected), line

@@ -269,7 +269,9 @@ def test_ctrl_c_mid_run_exits_130_with_one_line_and_leaves_nothing(tmp_path, col
     output = outputs / "out.mp4"
     process = subprocess.Popen([sys.executable, "-m", "v2v.translate", "--checkpoint", str(colorization_run), "--input",
                                 str(source), "--output", str(output), "--quiet", "--threads", "1"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               # a suite started in the background (nohup, &) ignores SIGINT, and so would the child
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not any(outputs.iterdir()) and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)  # until the writer's temporary exists: frames are being translated and written
