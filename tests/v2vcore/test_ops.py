@@ -749,3 +749,10 @@ def test_cache_size_setting_is_validated(tmp_path):
         assert (done.returncode == 0) == ok, done.stderr
         if not ok:
             assert "V2V_CPU_CACHE_MB must be a whole number of megabytes" in done.stderr
+
+
+def test_the_rebuild_command_fits_an_editable_checkout_and_an_installed_copy(monkeypatch, tmp_path):
+    assert ops._rebuild_command().startswith("pip install --no-build-isolation -e ")  # this source tree
+    monkeypatch.setattr(ops, "_SOURCE_TREE", tmp_path / "site-packages")  # no setup.py, no csrc: a wheel's copy
+    assert ops._rebuild_command() == ("pip install --no-build-isolation --force-reinstall --no-deps "
+                                      "<the sdist or source folder you installed>")
