@@ -42,7 +42,7 @@ from v2v.models.checkpoint import (
     restore_rng_state,
     save_checkpoint,
 )
-from v2v.runtime import resolve_precision
+from v2v.runtime import resolve_precision, use_threads
 
 from .data import CLIP_KEYS, ResumableBatchSampler, make_loader
 from .distributed import Distributed, broadcast_object, gather_objects, setup_distributed, teardown_distributed
@@ -411,8 +411,7 @@ def _set_up(config: RunConfig, env: Distributed, resume: str | Path | None) -> _
     """Everything before the first step: the run directory (a new one, or the resumed run's), the
     networks, optimisers and data, their states when resuming, and on rank 0 the reporter."""
     device = env.device
-    if config.train.threads:
-        torch.set_num_threads(config.train.threads)
+    use_threads(config.train.threads)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True

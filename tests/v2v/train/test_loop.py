@@ -1,6 +1,8 @@
 """One training iteration (D step then G step) in every setting, and whole tiny runs."""
 
 import json
+import os
+import stat
 
 import cv2
 import pytest
@@ -171,7 +173,11 @@ def test_autocast_step_on_cpu(tiny_config, precision, residual):
 
 def test_a_tiny_run_leaves_everything(tiny_config):
     config = tiny_config("train.steps=4", "train.checkpoint_every=2", "train.val_every=2", "train.run_name=tiny")
-    result = train(config)
+    previous_umask = os.umask(0o022)
+    try:
+        result = train(config)
+    finally:
+        os.umask(previous_umask)
     run_dir = result.run_dir
     assert run_dir.name == "tiny" and result.step == 4 and result.stopped_by is None
     assert (run_dir / "config.yaml").is_file()
@@ -193,6 +199,13 @@ def test_a_tiny_run_leaves_everything(tiny_config):
     assert exported.step == 4
     assert all(torch.equal(exported.generator.state_dict()[k], v) for k, v in checkpoint["generator"].items())
     assert read_generator(run_dir / "best").step == checkpoint["best"]["step"]
+    # Under umask 022 every file is readable by others, as a plain open() would make it, folders too.
+    written = [path for path in run_dir.rglob("*") if path.is_file()]
+    assert {path.relative_to(run_dir).as_posix() for path in written} >= {
+        "config.yaml", "checkpoints/step_0000004.pt", "generator.safetensors", "metrics.json", "loss.png"}
+    assert {path.relative_to(run_dir).as_posix(): oct(stat.S_IMODE(path.stat().st_mode)) for path in written
+            if stat.S_IMODE(path.stat().st_mode) != 0o644} == {}
+    assert all(stat.S_IMODE(path.stat().st_mode) == 0o755 for path in [run_dir, *run_dir.rglob("*")] if path.is_dir())
     with pytest.raises(FileExistsError, match="--resume"):
         train(config)
 
