@@ -1,6 +1,6 @@
-// Operator schemas of v2vcore (the one place they are written) and the module that loads them.
-// Argument checks: checks.cpp; kernels: cpu/ops_cpu.cpp (CPU), cuda/ops_cuda.cu (CUDA). Autograd and
-// fake kernels are registered from Python (v2vcore/ops.py).
+// The library torch.ops.v2vcore (schemas: op_schemas.h, the one place they are written) and the module
+// that loads it. Argument checks: checks.cpp; kernels: cpu/ops_cpu.cpp (CPU), cuda/ops_cuda.cu (CUDA).
+// Autograd and fake kernels are registered from Python (v2vcore/ops.py).
 #include <Python.h>
 
 #include <ATen/ATen.h>
@@ -9,7 +9,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <string>
-#include <vector>
+
+#include "op_schemas.h"
 
 extern "C" {
 // `import v2vcore._C` loads this library, whose static initialisers register the operators.
@@ -50,18 +51,6 @@ std::string cuda_kernel_image_error(int64_t device);  // cuda/ops_cuda.cu
 std::string cuda_kernel_image_error(int64_t) { return "v2vcore._C was built without CUDA kernels"; }
 #endif
 
-TORCH_LIBRARY(v2vcore, m) {
-  const std::vector<at::Tag> tags{at::Tag::pt2_compliant_tag};
-  m.def("residual_error(Tensor video, Tensor flow_fwd, Tensor flow_bwd, bool check_flows=True) -> (Tensor, Tensor)",
-        tags);
-  m.def("residual_error_backward(Tensor grad_residual, Tensor flow_bwd, Tensor mask) -> Tensor", tags);
-  m.def("warp(Tensor x, Tensor flow, str padding=\"zeros\", bool check_flow=True) -> Tensor", tags);
-  m.def("warp_backward(Tensor grad_output, Tensor flow, str padding) -> Tensor", tags);
-  m.def("consistency_mask(Tensor flow_fwd, Tensor flow_bwd, bool check_flows=True) -> Tensor", tags);
-  m.def("built_with_cuda() -> bool", &built_with_cuda);
-  m.def("built_cuda_archs() -> str", &built_cuda_archs);
-  // "" when the kernels have an image (or PTX) for the GPU `device`, else the CUDA error.
-  m.def("cuda_kernel_image_error(int device) -> str", &cuda_kernel_image_error);
-}
+TORCH_LIBRARY(v2vcore, m) { define_op_schemas(m, &built_with_cuda, &built_cuda_archs, &cuda_kernel_image_error); }
 
 }  // namespace v2vcore

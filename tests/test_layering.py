@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("v2v.data", "v2v.inference", "v2v.stabilization"),  # clips for a task; running a generator; running a stabiliser
     ("v2v.config", "v2v.scoring"),  # the run's schema; scoring a video
     ("v2v.models", "v2v.grid"),  # the networks; the Table 1 grid as data
-    ("v2v.train", "v2v.evaluate", "v2v.translate", "v2v.score", "v2v.precompute_flows", "v2v.figures", "v2v.stabilize"),  # commands
+    ("v2v.train", "v2v.evaluate", "v2v.translate", "v2v.score", "v2v.precompute_flows", "v2v.flow_cache", "v2v.figures", "v2v.stabilize"),  # commands
     ("v2v.reproduce",),  # the command that runs the others
 ]
 """Each module belongs to the first layer whose prefix it has (a package's prefix covers its modules)."""

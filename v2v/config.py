@@ -255,7 +255,8 @@ class TrainConfig(Checked):
     compile: bool = False
     """``torch.compile`` the generator and the discriminator."""
     threads: int = 0
-    """CPU threads for torch (``torch.set_num_threads``); 0 leaves torch's default."""
+    """CPU threads of torch, the compiled op and OpenCV (``v2v.runtime.use_threads``; ``--threads`` of
+    ``v2v.train``); 0 leaves torch's default, one per core."""
     num_workers: int = 0
     """DataLoader worker processes."""
     log_every: int = 10

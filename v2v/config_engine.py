@@ -411,7 +411,17 @@ def _attributes_section(doc: str) -> dict[str, str]:
 
 def field_docs(cls: type) -> dict[str, str]:
     """Documentation of each field of dataclass ``cls``: the string literal right after the field
-    (an attribute docstring), else its entry in the class docstring's ``Attributes:``."""
+    (an attribute docstring), else its entry in the class docstring's ``Attributes:``; fields
+    inherited from a dataclass base (an option shared by several commands) keep the base's."""
+    docs: dict[str, str] = {}
+    for base in reversed(cls.__mro__[1:]):
+        if dataclasses.is_dataclass(base):
+            docs.update(_own_field_docs(base))
+    docs.update(_own_field_docs(cls))
+    return docs
+
+
+def _own_field_docs(cls: type) -> dict[str, str]:
     docs = _attributes_section(inspect.getdoc(cls) or "")
     body = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0].body
     for node, following in zip(body, body[1:]):

@@ -29,6 +29,7 @@ import argparse
 import dataclasses
 import math
 import multiprocessing
+import signal
 import sys
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import nullcontext
@@ -39,12 +40,12 @@ from typing import Any, Literal
 import numpy as np
 from tqdm import tqdm
 
-from v2v.config_engine import Checked, add_arguments, from_arguments, require
+from v2v.config_engine import add_arguments, from_arguments, require
 from v2v.data import DEFAULT_EVALUATION_SPLIT, build_dataset
 from v2v.fileio import atomic_write_json, atomic_write_text
 from v2v.inference import translate_video
 from v2v.models import read_generator
-from v2v.runtime import command_name, require_kernels, resolve_device, run_command
+from v2v.runtime import ThreadsOption, command_name, require_kernels, resolve_device, run_command, use_threads
 from v2v.scoring import DEFAULT_TOF_FLOW, TOF_FLOW_CHOICES, make_tof_flow, mean_scores, score_clip
 from v2v.tables import markdown_table
 from v2v.tasks import T_PROTOCOLS, ScoringOptions, get_task
@@ -53,7 +54,7 @@ __all__ = ["EvaluateConfig", "evaluate", "format_markdown", "main"]
 
 
 @dataclass
-class EvaluateConfig(Checked):
+class EvaluateConfig(ThreadsOption):
     """Options of an evaluation."""
 
     checkpoint: str
@@ -94,6 +95,7 @@ class EvaluateConfig(Checked):
     """Show a progress bar (``--quiet``: none)."""
 
     def check(self) -> None:
+        super().check()
         require(self.data != "davis" or bool(self.davis_root), "davis_root", "--data davis needs the DAVIS 2017 folder")
         for key in ("max_videos", "max_frames"):
             value = getattr(self, key)
@@ -160,7 +162,7 @@ def _dataset(config: EvaluateConfig, run_config) -> tuple[Any, dict[str, Any]]:
     if data.source == "davis" and not Path(data.root).is_dir():
         raise FileNotFoundError(f"DAVIS folder {data.root} does not exist")
     split = DEFAULT_EVALUATION_SPLIT[data.source] if config.split is None else config.split
-    dataset = build_dataset(data, split, run_config.task)
+    dataset = build_dataset(data, split, run_config.task, progress=config.progress)
     described = {"source": data.source, "split": split, "frame_size": data.frame_size}
     if data.source == "davis":
         described["root"] = data.root
@@ -172,9 +174,12 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
 
     Returns:
         The report: ``checkpoint``, ``step``, ``task``, ``setting``, ``dataset``, ``options``,
-        ``per_sequence`` (one dict per video) and ``mean`` (means over videos, NaN skipped).
+        ``per_sequence`` (one dict per video) and ``mean`` (means over videos, NaN skipped), as
+        written to ``eval.json``; then ``output_dir`` and ``flow_cache`` (what the flow cache of
+        the data's estimated flows holds, one line, or None for exact flows).
     """
     tof_flow = make_tof_flow(config.tof_flow, config.tof_raft_weights)  # before any heavy work
+    use_threads(config.threads)
     device = resolve_device(config.device)
     loaded = read_generator(config.checkpoint, map_location=device)  # a checkpoint or a generator export
     generator, run_config, step, checkpoint_file = loaded.generator, loaded.config, loaded.step, loaded.path
@@ -218,15 +223,18 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     atomic_write_json(output_dir / "eval.json", report)
     atomic_write_text(output_dir / "eval.md", format_markdown(report))
     report["output_dir"] = str(output_dir)
+    report["flow_cache"] = dataset.flow_cache.usage().describe() if dataset.flow_cache is not None else None
     return report
 
 
 def _t_pool(workers: int) -> Executor | nullcontext:
     """A pool of ``workers`` processes for T (spawned: the parent's threads are not forked), or
-    none for 0."""
+    none for 0. The workers ignore SIGINT: Ctrl-C reaches the whole process group, and the parent
+    alone answers it (one line, exit 130) and shuts them down."""
     if workers == 0:
         return nullcontext(None)
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -250,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
         report = evaluate(config)
         print(format_markdown(report))
         print(f"wrote {report['output_dir']}/eval.json and eval.md")
+        if report["flow_cache"] is not None:
+            print(report["flow_cache"], file=sys.stderr)
         return 0
 
     return run_command(work)

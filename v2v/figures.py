@@ -34,7 +34,7 @@ from v2v.models import read_generator
 from v2v.plotting import png, pyplot, residual_maps
 from v2v.tasks import get_task
 
-__all__ = ["draw_figures", "STRIP_FRAMES", "STRIP_START"]
+__all__ = ["draw_figures", "tradeoff_figure", "STRIP_FRAMES", "STRIP_START"]
 
 STRIP_FRAMES = 6
 """Consecutive frames shown in a strip."""
@@ -111,6 +111,12 @@ def _warping_error_curves(task: str, outputs: dict[str, torch.Tensor], item: dic
 
 
 def _tradeoff(report: dict[str, Any], task: str) -> bytes:
+    return png(tradeoff_figure(report, task))
+
+
+def tradeoff_figure(report: dict[str, Any], task: str) -> Any:
+    """The trade-off plot of a grid's ``report`` (accuracy against warping error, one point per
+    setting and temporal weight, mean and std over seeds) as a matplotlib figure."""
     metric, _ = get_task(task).accuracy_metric
     summary = summarize(report["cells"])
     plt = pyplot()
@@ -124,16 +130,20 @@ def _tradeoff(report: dict[str, Any], task: str) -> bytes:
         axis.errorbar(x, y, xerr=[summary[k]["warping_error"][1] for k in keys], yerr=[summary[k][metric][1] for k in keys],
                       marker="o", capsize=3, linestyle="-" if len(keys) > 1 else "none", label=setting)
         if setting in TEMPORAL_SETTINGS:
+            # Labels alternate above and below the point, so neighbouring weights of a curve do not
+            # overlap; each curve labels its own side (the steadier full method to the left), so
+            # the two curves' labels do not overlap where their points meet (at large weights).
+            left = setting == TEMPORAL_SETTINGS[-1]
             for number, (k, xi, yi) in enumerate(zip(keys, x, y)):
-                # Labels alternate above and below the point: neighbouring weights do not overlap.
-                axis.annotate(f"w={k[2]:g}", (xi, yi), fontsize=7, xytext=(4, 6 if number % 2 == 0 else -11),
-                              textcoords="offset points")
+                axis.annotate(f"w={k[2]:g}", (xi, yi), fontsize=7, xytext=(-5 if left else 5, 5 if number % 2 == 0 else -11),
+                              textcoords="offset points", ha="right" if left else "left")
+    axis.margins(x=0.12)  # room for the labels left of the leftmost points
     axis.set_xlabel("warping error (lower: more stable)")
     axis.set_ylabel(f"{metric} (higher: more accurate)")
     axis.set_title(f"{task}: accuracy against stability, mean ± std over seeds {report['seeds']}", fontsize=9)
     axis.legend(fontsize=7)
     figure.tight_layout()
-    return png(figure)
+    return figure
 
 
 def draw_figures(budget: Budget, report: dict[str, Any], output: Path, destination: Path,

@@ -5,7 +5,9 @@ so the final rename is atomic), is flushed to disk (``fsync``), and is renamed o
 destination; the folder is then flushed too, so the rename itself survives a power cut. On any
 error the temporary is removed and the destination is left exactly as it was. A process killed
 mid-write leaves at most a hidden ``.<name>.<random>.tmp`` entry beside the destination (readers
-of folders skip hidden names; checkpoint pruning removes stale ones).
+of folders skip hidden names; checkpoint pruning removes stale ones). The result has the permissions
+a plain ``open()`` (or ``mkdir``) would give it under the process's umask (0644 and 0755 under the
+usual umask 022), not the owner-only ones of a temporary file.
 
 - :func:`atomic_write_text`, :func:`atomic_write_bytes`: write a whole file in one call.
 - :func:`atomic_write_json`: the same for a JSON document, strict JSON: a float that is not finite
@@ -28,7 +30,31 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["AtomicTarget", "atomic_path", "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "json_safe"]
+__all__ = [
+    "AtomicTarget",
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "current_umask",
+    "json_safe",
+]
+
+
+def current_umask() -> int:
+    """The process's file-mode creation mask, read without changing it where the system allows
+    (``/proc/self/status`` on Linux; setting and restoring it elsewhere, which another thread
+    creating a file at that instant would see)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_file(path: Path) -> None:
@@ -72,6 +98,10 @@ class AtomicTarget:
             descriptor, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=self.path.parent)
             os.close(descriptor)
             self.temporary = Path(name)
+        # mkstemp and mkdtemp create owner-only entries (0600, 0700), and so do some writers that
+        # replace the temporary (safetensors): on commit the destination gets what a plain open()
+        # or mkdir would give it under the umask.
+        self._mode = (0o777 if directory else 0o666) & ~current_umask()
         self._finished = False
 
     def commit(self) -> Path:
@@ -94,6 +124,7 @@ class AtomicTarget:
                 _fsync_folder(self.temporary)
             else:
                 _fsync_file(self.temporary)
+            os.chmod(self.temporary, self._mode)
             if self.directory and self.path.is_dir():
                 # os.replace cannot replace a non-empty folder: move the old one aside first.
                 trash = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".old", dir=self.path.parent))

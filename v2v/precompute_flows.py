@@ -18,22 +18,21 @@ import sys
 from tqdm import tqdm
 
 from v2v.config import DEFAULT_CONFIG, load_config
+from v2v.config_engine import field_docs, plain_text
 from v2v.data import build_dataset
-from v2v.runtime import command_name, run_command
+from v2v.flow import format_bytes
+from v2v.runtime import ThreadsOption, command_name, run_command, use_threads
 
 __all__ = ["precompute", "main"]
-
-
-def _folder_bytes(root) -> int:
-    return sum(path.stat().st_size for path in root.rglob("*.safetensors")) if root.is_dir() else 0
 
 
 def precompute(config, splits: list[str], progress: bool = True) -> dict[str, dict[str, int]]:
     """Compute and cache the flows of every item of ``splits`` of ``config``'s data.
 
     Returns:
-        Per split: ``items``, ``computed`` (new entries, one per frame pair), ``found`` (already
-        cached) and ``recomputed`` (damaged entries replaced).
+        Per split: ``items``, ``computed`` (new entries, one per frame pair), ``found`` (already cached),
+        ``recomputed`` (damaged entries replaced) and ``evicted`` (entries removed to keep the cache
+        within its size limit: more than 0 means the limit is too small for this data).
 
     Raises:
         ValueError: the data has exact flow (``provider`` resolves to ``exact``) or caching is off.
@@ -45,11 +44,12 @@ def precompute(config, splits: list[str], progress: bool = True) -> dict[str, di
         raise ValueError("data.flow.cache_dir is null: caching is off, so there is nothing to precompute")
     counts = {}
     for split in splits:
-        dataset = build_dataset(config.data, split, config.task)
+        dataset = build_dataset(config.data, split, config.task, progress=progress)
         cache = dataset.flow_cache
         for index in tqdm(range(len(dataset)), desc=f"flows {split}", unit="item", disable=not progress):
             dataset.flows(index)
-        counts[split] = {"items": len(dataset), "computed": cache.misses, "found": cache.hits, "recomputed": cache.recomputed}
+        counts[split] = {"items": len(dataset), "computed": cache.misses, "found": cache.hits, "recomputed": cache.recomputed,
+                         "evicted": cache.evicted}
     return counts
 
 
@@ -63,17 +63,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-c", "--config", default=DEFAULT_CONFIG, help=f"shipped config name or YAML path (default: {DEFAULT_CONFIG})")
     parser.add_argument("--split", action="append", default=None, help="split to precompute (repeatable; default: train and val)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--threads", type=int, default=0, metavar="N", help=plain_text(field_docs(ThreadsOption)["threads"]) + " (default: 0)")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     args = parser.parse_args(argv)
 
     def work() -> int:
+        use_threads(ThreadsOption(threads=args.threads).threads)
         config = load_config(args.config, args.overrides)
         counts = precompute(config, args.split or ["train", "val"], progress=not args.quiet)
-        root = config.data.flow.cache_root()
+        flow = config.data.flow
         for split, count in counts.items():
             print(f"{split}: {count['items']} items, {count['computed']} pairs computed, {count['found']} already cached, "
                   f"{count['recomputed']} damaged and recomputed")
-        print(f"cache {root} ({config.data.flow.cache_dtype}): {_folder_bytes(root) / 1e9:.2f} GB")
+        print(f"{flow.build_cache().usage().describe()}, {flow.cache_dtype}")
+        if any(count["evicted"] for count in counts.values()):
+            print(f"warning: the flows did not fit in the cache's limit of {format_bytes(flow.cache_max_bytes())}, so older "
+                  "entries were evicted and training will compute them again: raise data.flow.cache_max_gb (or "
+                  "$V2V_FLOW_CACHE_MAX_GB), or use data.flow.cache_dtype=float16", file=sys.stderr)
         return 0
 
     return run_command(work)

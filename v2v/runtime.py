@@ -1,7 +1,10 @@
-"""Where and how a command runs: the device, the precision, and what a command's failure looks like.
+"""Where and how a command runs: the device, the precision, the CPU threads, and what a command's
+failure looks like.
 
 - :func:`resolve_device`: a ``--device`` / ``train.device`` option as a ``torch.device``;
 - :func:`resolve_precision`: a ``--precision`` / ``train.precision`` option as an autocast dtype;
+- :class:`ThreadsOption`, :func:`use_threads`: the ``--threads`` option of every computing command
+  (``train.threads`` in a run's config), applied to torch, the compiled op and OpenCV;
 - :func:`require_kernels`: the check every command makes before any heavy work, that the compiled
   op has kernels for its devices;
 - :func:`run_command`: the one wrapper of every command line, turning bad input into one line on
@@ -12,11 +15,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import torch
 
 import v2vcore
+from v2v.config_engine import Checked, require
 
 __all__ = [
     "DEVICE_HELP",
@@ -25,6 +31,8 @@ __all__ = [
     "CommandFailed",
     "resolve_device",
     "resolve_precision",
+    "ThreadsOption",
+    "use_threads",
     "require_kernels",
     "command_name",
     "run_command",
@@ -36,6 +44,19 @@ DEVICE_HELP = "auto (CUDA when available, else the CPU), cpu, cuda or cuda:N"
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 """Precision options: ``auto`` (bf16 autocast on CUDA, fp32 on the CPU), full float32, or autocast
 in bfloat16 or float16 (``fp16`` training adds a gradient scaler; CUDA only)."""
+
+
+@dataclass(kw_only=True)
+class ThreadsOption(Checked):
+    """The ``--threads`` option that every computing command's options share (a base of their
+    configs; a subclass's :meth:`check` calls this one)."""
+
+    threads: int = field(default=0, metadata={"metavar": "N"})
+    """CPU threads of torch, the compiled op and OpenCV (0: torch's default, one per core, the fastest on a
+    quiet machine; on a machine shared with other jobs, or for several runs side by side, 1 is often faster)."""
+
+    def check(self) -> None:
+        require(self.threads >= 0, "threads", f"must be 0 (one per core) or a positive number, got {self.threads}")
 
 
 class DeviceError(ValueError):
@@ -84,6 +105,27 @@ def resolve_precision(option: str, device: torch.device) -> torch.dtype | None:
     if option == "auto":
         return torch.bfloat16 if device.type == "cuda" else None
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[option]
+
+
+def use_threads(count: int) -> int:
+    """Run this process's CPU work on ``count`` threads: torch's intra-op pool (which the compiled
+    op's loops share, ``at::parallel_for``) and OpenCV's (flows, resizing).
+
+    Args:
+        count: threads, >= 1; 0 leaves both libraries' defaults (one thread per core).
+
+    Returns:
+        The number of torch threads in force.
+
+    Raises:
+        ValueError: a negative count.
+    """
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise ValueError(f"threads must be 0 (one per core) or a positive number, got {count!r}")
+    if count:
+        torch.set_num_threads(count)
+        cv2.setNumThreads(count)
+    return torch.get_num_threads()
 
 
 def require_kernels(*devices: torch.device | str) -> None:

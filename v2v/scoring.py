@@ -355,7 +355,9 @@ class StreamScorer:
         self.provider = provider
         self.cache = cache
         self.tof = tof
-        self.task = get_task(MASK_TASK if self.protocol.masks else task) if (task is not None or self.protocol.masks) else None
+        if self.protocol.masks:
+            task = MASK_TASK
+        self.task = get_task(task) if task is not None else None
         self.scorers = [ConsistencyScorer(self.protocol.convention) for _ in range(num_outputs)]
         self.measures: list[FrameScorer] | None = (
             [self.task.frame_scorer() for _ in range(num_outputs)] if self.task is not None else None

@@ -246,6 +246,10 @@ class Task:
             upscale itself), or None where input and output live in different spaces
             (segmentation). It is what a residual generator (``model.residual``) corrects and the
             trivial baseline ``psnr_input`` scores.
+        processed_input: the input is the clip and a per-frame processing of it (channels stacked:
+            original, then processed), the target that processing: the frames of both come in;
+            flows are the original's (the processing's flicker never enters them) and there is no
+            input baseline (the processed video is the target itself).
     """
 
     name: str
@@ -259,6 +263,7 @@ class Task:
     scorer_factory: Callable[[ScoringOptions, Executor | None], FrameScorer]
     best_metric: str
     output_base: Callable[[torch.Tensor], torch.Tensor] | None
+    processed_input: bool = False
 
     @property
     def channels(self) -> tuple[int, int]:
@@ -276,20 +281,32 @@ class Task:
         metric = self.table_metrics[0]
         return metric, METRIC_GOALS[metric] == "max"
 
-    def input(self, frames: torch.Tensor) -> torch.Tensor:
-        """The model input ``[..., in_channels, H, W]`` float32 in [-1, 1] from RGB frames
-        ``[..., 3, H, W]`` (float in [0, 1] or uint8)."""
-        return to_model_range(self.unit_input(_as_unit_frames(frames)))
+    def _processed(self, processed: torch.Tensor | None) -> torch.Tensor:
+        if processed is None:
+            raise ValueError(f"the {self.name} task needs the processed frames beside the originals, got processed=None")
+        return _as_unit_frames(processed, "processed")
 
-    def target(self, frames: torch.Tensor, masks: torch.Tensor | None) -> torch.Tensor:
+    def input(self, frames: torch.Tensor, processed: torch.Tensor | None = None) -> torch.Tensor:
+        """The model input ``[..., in_channels, H, W]`` float32 in [-1, 1] from RGB frames
+        ``[..., 3, H, W]`` (float in [0, 1] or uint8), and for a :attr:`processed_input` task their
+        processed frames (stacked after them)."""
+        unit = self.unit_input(_as_unit_frames(frames))
+        if self.processed_input:
+            unit = torch.cat([unit, self._processed(processed)], dim=-3)
+        return to_model_range(unit)
+
+    def target(self, frames: torch.Tensor, masks: torch.Tensor | None, processed: torch.Tensor | None = None) -> torch.Tensor:
         """The target ``[..., out_channels, H, W]`` float32 in [-1, 1]: the foreground mask for a
-        mask task, the RGB frames otherwise.
+        mask task, the processed frames for a :attr:`processed_input` task, the RGB frames otherwise.
 
         Args:
             frames: ``[..., 3, H, W]`` float in [0, 1] or uint8.
             masks: ``[..., 1, H, W]`` foreground (any value > 0.5, or True, is foreground); required
                 when :attr:`needs_masks`, ignored otherwise.
+            processed: the processed frames, as ``frames``; required when :attr:`processed_input`.
         """
+        if self.processed_input:
+            return to_model_range(self._processed(processed))
         rgb = _as_unit_frames(frames)
         if not self.needs_masks:
             return to_model_range(rgb)
@@ -301,9 +318,20 @@ class Task:
         foreground = masks > 0.5 if masks.dtype != torch.bool else masks
         return to_model_range(foreground.float())
 
-    def pair(self, frames: torch.Tensor, masks: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(input, target)`` of a clip ``[T, 3, H, W]`` (masks ``[T, 1, H, W]`` for a mask task)."""
-        return self.input(frames), self.target(frames, masks)
+    def pair(self, frames: torch.Tensor, masks: torch.Tensor | None,
+             processed: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(input, target)`` of a clip ``[T, 3, H, W]`` (masks ``[T, 1, H, W]`` for a mask task,
+        processed frames for a :attr:`processed_input` task)."""
+        return self.input(frames, processed), self.target(frames, masks, processed)
+
+    def flow_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        """The frames ``[..., C, H, W]`` in [0, 1] whose flows a clip of RGB ``frames`` is trained and
+        scored with: the model input (what the model sees: luma, the bicubic frames), or for a
+        :attr:`processed_input` task the original frames (the processing's flicker never enters
+        the flows)."""
+        if self.processed_input:
+            return _as_unit_frames(frames).contiguous()
+        return to_unit_range(self.input(frames)).clamp(0.0, 1.0).contiguous()
 
     def display(self, output: torch.Tensor) -> torch.Tensor:
         """A model output (or target) ``[..., out_channels, H, W]`` in [-1, 1] as frames in [0, 1].
@@ -317,8 +345,9 @@ class Task:
         return to_unit_range(output).clamp(0, 1)
 
     def baseline(self, model_input: torch.Tensor) -> torch.Tensor | None:
-        """The input taken as the output, displayed (``output_base`` in [0, 1]), or None."""
-        if self.output_base is None:
+        """The input taken as the output, displayed (``output_base`` in [0, 1]), or None (no base, or
+        a :attr:`processed_input` task, whose base is its target)."""
+        if self.output_base is None or self.processed_input:
             return None
         return to_unit_range(self.output_base(model_input)).clamp(0, 1)
 

@@ -30,14 +30,23 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from v2v.config_engine import Checked, add_arguments, from_arguments, require
-from v2v.data.video_io import VIDEO_EXTENSIONS, frame_to_uint8, open_video_reader
-from v2v.data.video_writer import VideoWriter
-from v2v.flow import DEFAULT_FLOW_PROVIDER, FlowConfig
+from v2v.config_engine import add_arguments, from_arguments, require
+from v2v.data.video_io import frame_to_uint8, open_video_reader
+from v2v.data.video_writer import VideoWriter, output_format
+from v2v.flow import DEFAULT_FLOW_PROVIDER, FlowCache, FlowConfig
 from v2v.frames import to_unit_range
 from v2v.inference import stream_translate
 from v2v.models import read_generator
-from v2v.runtime import CommandFailed, command_name, require_kernels, resolve_device, resolve_precision, run_command
+from v2v.runtime import (
+    CommandFailed,
+    ThreadsOption,
+    command_name,
+    require_kernels,
+    resolve_device,
+    resolve_precision,
+    run_command,
+    use_threads,
+)
 from v2v.scene_cuts import DEFAULT_THRESHOLD
 from v2v.scoring import DEFAULT_PROTOCOL, StreamScorer, format_report
 from v2v.tasks import get_task
@@ -46,7 +55,7 @@ __all__ = ["TranslateConfig", "TranslateResult", "translate", "main"]
 
 
 @dataclass
-class TranslateConfig(Checked):
+class TranslateConfig(ThreadsOption):
     """Options of one translation run."""
 
     checkpoint: str
@@ -54,7 +63,10 @@ class TranslateConfig(Checked):
     input: str
     """Input video file (``.mp4``, ``.mov``, ``.mkv``, ...) or folder of PNG/JPEG frames."""
     output: str
-    """Output ``.mp4`` (or another video extension) for a video file, any other path for a folder of PNG frames."""
+    """Output video file: ``.mp4``, ``.mkv``, ``.mov``, ``.m4v``, ``.avi``, ``.webm``, ``.gif``, ``.mpg``, ``.ts`` or
+    ``.flv``; a name without an extension (or ``--frames``) writes a folder of PNG frames."""
+    frames: bool = False
+    """Write a folder of PNG frames at ``--output``, whatever its name."""
     side_by_side: bool = False
     """Write ``model input | output`` side by side."""
     scene_cuts: bool = True
@@ -75,9 +87,14 @@ class TranslateConfig(Checked):
     """fp32, or bf16 autocast for the generator (fastest on recent GPUs)."""
     score: bool = False
     """Also print the written video's temporal consistency against the input (``python -m v2v.score``'s
-    default protocol: DIS flows of the input through the default flow cache, computed while streaming)."""
+    default protocol: DIS flows of the input, computed while streaming and kept in memory)."""
+    flow_cache: str | None = None
+    """With --score: also keep the flows in the flow cache for later runs, ``auto`` (the user's flow cache,
+    at most $V2V_FLOW_CACHE_MAX_GB, default 2 GB) or a folder; none (default): nothing is written."""
 
     def check(self) -> None:
+        super().check()
+        require(self.flow_cache is None or self.score, "flow_cache", "keeps the flows of --score; add --score")
         require(self.max_frames is None or self.max_frames >= 1, "max_frames", f"must be >= 1, got {self.max_frames}")
         require(self.fps is None or self.fps > 0, "fps", f"must be > 0, got {self.fps}")
         require(0 < self.scene_cut_threshold <= 1, "scene_cut_threshold", f"must be in (0, 1], got {self.scene_cut_threshold}")
@@ -88,7 +105,8 @@ class TranslateResult:
     """What a run wrote: the output path, frame count, frame rate, cut positions and speed.
 
     ``scores`` is the report of :meth:`v2v.scoring.StreamScorer.report` when the run was asked to
-    score (``TranslateConfig.score``), else None.
+    score (``TranslateConfig.score``), else None; ``audio_note`` says why the input's audio was not
+    kept (a container without audio); ``flow_cache`` is the flow cache ``--score`` kept its flows in.
     """
 
     output: Path
@@ -98,6 +116,8 @@ class TranslateResult:
     seconds: float = 0.0
     audio: bool = False
     scores: dict | None = None
+    audio_note: str | None = None
+    flow_cache: FlowCache | None = None
 
 
 def _check_paths(config: TranslateConfig) -> tuple[Path, Path]:
@@ -113,6 +133,10 @@ def _check_paths(config: TranslateConfig) -> tuple[Path, Path]:
         raise FileNotFoundError(f"--output {destination}: the folder {destination.parent} does not exist")
     if source.is_file() and config.fps is not None:
         raise ValueError("--fps applies to frame-folder inputs; a video file keeps its own frame rate")
+    try:
+        output_format(destination, config.frames)
+    except ValueError as error:
+        raise ValueError(f"--output {error}") from None
     return source, destination
 
 
@@ -131,16 +155,19 @@ def translate(config: TranslateConfig) -> TranslateResult:
         CommandFailed: the video could not be encoded or written (nothing was left under its name).
     """
     source, destination = _check_paths(config)
+    use_threads(config.threads)
     device = resolve_device(config.device)
     loaded = read_generator(config.checkpoint, map_location=device)
     task_name = loaded.config.task
     reader = open_video_reader(source, fps=None if source.is_file() else config.fps)
-    audio_from = source if source.is_file() and destination.suffix.lower() in VIDEO_EXTENSIONS and reader.audio_stream_info else None
+    to_file = output_format(destination, config.frames) is not None
+    audio_from = source if source.is_file() and to_file and reader.audio_stream_info else None
     total = reader.num_frames if config.max_frames is None else min(reader.num_frames or config.max_frames, config.max_frames)
-    scorer = None
+    scorer, flow_cache = None, None
     if config.score:
-        flow_config = FlowConfig(provider=DEFAULT_FLOW_PROVIDER)
-        scorer = StreamScorer(DEFAULT_PROTOCOL, flow_config.build_provider(has_exact_flow=False), flow_config.build_cache())
+        flow_config = FlowConfig(provider=DEFAULT_FLOW_PROVIDER, cache_dir=config.flow_cache)
+        flow_cache = flow_config.build_cache()
+        scorer = StreamScorer(DEFAULT_PROTOCOL, flow_config.build_provider(has_exact_flow=False), flow_cache)
 
     started = time.perf_counter()
     written, cuts = 0, []
@@ -150,9 +177,12 @@ def translate(config: TranslateConfig) -> TranslateResult:
         scene_cut_threshold=config.scene_cut_threshold if config.scene_cuts else None,
         autocast=resolve_precision(config.precision, device),
     )
+    # The writer refuses what it cannot store (a frame rate MPEG-2 lacks) before the progress bar starts.
+    writer = VideoWriter(destination, fps=reader.fps, audio_from=audio_from, overwrite=config.overwrite,
+                         frames=config.frames, threads=config.threads)
     bar = tqdm(total=total, unit="frame", desc=f"translate ({task_name})", disable=not config.progress, file=sys.stderr)
     try:
-        with VideoWriter(destination, fps=reader.fps, audio_from=audio_from, overwrite=config.overwrite) as writer:
+        with writer:
             for frame in translated:
                 if frame.new_shot:
                     cuts.append(written)
@@ -172,7 +202,8 @@ def translate(config: TranslateConfig) -> TranslateResult:
         bar.close()
     elapsed = time.perf_counter() - started
     scores = scorer.report([str(destination)], str(source)) if scorer is not None else None
-    return TranslateResult(destination, written, reader.fps, cuts, elapsed, audio_from is not None, scores)
+    kept_audio = audio_from is not None and writer.audio_note is None
+    return TranslateResult(destination, written, reader.fps, cuts, elapsed, kept_audio, scores, writer.audio_note, flow_cache)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -197,10 +228,12 @@ def main(argv: list[str] | None = None) -> int:
         result = translate(config)
         speed = result.frames / result.seconds if result.seconds > 0 else float("inf")
         cuts = f", scene cuts before frames {result.cuts}" if result.cuts else ""
-        audio = ", audio kept" if result.audio else ""
+        audio = ", audio kept" if result.audio else (f"; {result.audio_note}" if result.audio_note else "")
         print(f"wrote {result.output}: {result.frames} frames at {result.fps:g} fps ({speed:.1f} frames/s{cuts}{audio})")
         if result.scores is not None:
             print(format_report(result.scores))
+        if result.flow_cache is not None:
+            print(result.flow_cache.usage().describe(), file=sys.stderr)
         return 0
 
     return run_command(work)

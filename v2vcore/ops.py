@@ -11,6 +11,9 @@ There is no fallback to :mod:`v2vcore.reference`: a build without kernels for a 
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import torch
 
 try:
@@ -24,7 +27,35 @@ except ImportError as error:  # the extension was not built, or was built agains
 __all__ = ["residual_error", "warp", "consistency_mask", "has_cpu_kernels", "has_cuda_kernels", "check_device"]
 
 _PADDINGS = ("zeros", "border")
-_REBUILD = "pip install --no-build-isolation -e ."
+_SOURCE_TREE = Path(__file__).resolve().parents[1]
+_BUILD_INFO = Path(__file__).with_name("_build_info.json")
+"""The note setup.py leaves beside the extension: the torch it was compiled against."""
+
+
+def _rebuild_command() -> str:
+    """How to rebuild the extension against the installed torch: in place for a source checkout
+    (an editable install), else a reinstall from the source the user installed."""
+    if (_SOURCE_TREE / "setup.py").is_file() and (_SOURCE_TREE / "csrc").is_dir():
+        where = "." if Path.cwd().resolve() == _SOURCE_TREE else str(_SOURCE_TREE)
+        return f"pip install --no-build-isolation -e {where}"
+    return "pip install --no-build-isolation --force-reinstall --no-deps <the sdist or source folder you installed>"
+
+
+_REBUILD = _rebuild_command()
+
+
+def _load_failure() -> str:
+    """Why the extension did not load: the error, the torch it was built against (from the note the
+    build leaves beside it, ``_build_info.json``), the torch installed, and the fix."""
+    try:
+        built = json.loads(_BUILD_INFO.read_text())
+        built_with = f"torch {built['torch']}" + (f" (CUDA {built['cuda']})" if built.get("cuda") else " (no CUDA)")
+    except (OSError, ValueError, KeyError, TypeError):
+        built_with = "an unknown torch (no build note beside it: never built, or built by an older setup.py)"
+    running = f"torch {torch.__version__}" + (f" (CUDA {torch.version.cuda})" if torch.version.cuda else " (no CUDA)")
+    return (f"the compiled extension v2vcore._C could not be loaded ({_LOAD_ERROR}). It was built against "
+            f"{built_with}; the installed one is {running}. Build it against the installed torch with "
+            f"`{_REBUILD}` (or `make install` in the source tree)")
 
 
 def has_cpu_kernels() -> bool:
@@ -75,11 +106,7 @@ def check_device(device: torch.device | str) -> None:
 
 def _require_kernels(function: str, device: torch.device) -> None:
     if _C is None:
-        raise RuntimeError(
-            f"v2vcore.{function}: the compiled extension v2vcore._C could not be imported "
-            f"({_LOAD_ERROR}). Build it against the installed torch with `{_REBUILD}` "
-            "(v2vcore.reference has pure-PyTorch versions of every op)."
-        )
+        raise RuntimeError(f"v2vcore.{function}: {_load_failure()} (v2vcore.reference has pure-PyTorch versions of every op).")
     if device.type == "cuda" and not has_cuda_kernels():
         raise RuntimeError(
             f"v2vcore.{function}: got CUDA tensors, but v2vcore._C was built without CUDA kernels. "

@@ -6,12 +6,27 @@
 // run to run. Under torch.use_deterministic_algorithms(True) they are 64-bit fixed-point integer
 // atomics instead (pixel_math.h: to_fixed): integer addition is associative, so the result is
 // bitwise reproducible, and equal to the CPU kernels' deterministic result.
+//
+// One source, two builds. nvcc compiles this file for the GPU. The CUDA emulation
+// (csrc/cuda_emulation, built with V2V_CUDA_EMULATION=1) compiles it unchanged as C++ for the CPU,
+// under a shim that runs every block of a launch on OpenMP threads with real atomics, and registers
+// the kernels as torch.ops.v2vcore_cuda_emulated for CPU tensors (docs/op.md, "CUDA emulation").
+// Kernels are therefore launched with V2V_LAUNCH(grid, block, shared_bytes, stream, kernel)(args),
+// which is `kernel<<<grid, block, shared_bytes, stream>>>(args)` under nvcc.
 #include <ATen/ATen.h>
+#include <torch/library.h>
+
+#if defined(V2V_CUDA_EMULATION)
+#include "cuda_emulation/cuda_shim.h"  // __global__, threadIdx, atomics, V2V_LAUNCH, c10::cuda, ...
+#else
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGraphsC10Utils.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
-#include <torch/library.h>
+#define V2V_LAUNCH(grid, block, shared_bytes, stream, ...) __VA_ARGS__<<<grid, block, shared_bytes, stream>>>
+#define V2V_KERNELS_LIBRARY v2vcore
+#define V2V_KERNELS_DISPATCH_KEY CUDA
+#endif
 
 #include "checks.h"
 #include "determinism.h"
@@ -104,7 +119,7 @@ std::tuple<at::Tensor, at::Tensor> residual_error_cuda(const at::Tensor& video_i
     using scalar_t = decltype(frame_tag);
     using flow_t = decltype(flow_tag);
     using acc_t = acc_type_t<scalar_t, flow_t>;
-    residual_forward_kernel<acc_t, scalar_t, flow_t><<<blocks_for(pixels), kThreads, 0, stream>>>(
+    V2V_LAUNCH(blocks_for(pixels), kThreads, 0, stream, residual_forward_kernel<acc_t, scalar_t, flow_t>)(
         video.const_data_ptr<scalar_t>(), flow_fwd.const_data_ptr<flow_t>(), flow_bwd.const_data_ptr<flow_t>(),
         residual.mutable_data_ptr<scalar_t>(), mask.mutable_data_ptr<bool>(), non_finite.ptr, pairs, channels, height,
         width, pixels);
@@ -170,7 +185,8 @@ __global__ void fixed_point_scale_kernel(const double* max_abs, int64_t plane, d
 // determinism.h: max |grad| over the elements that scatter, a 0-dim float64 tensor on the device.
 at::Tensor fixed_point_scale_on_device(const at::Tensor& max_abs, int64_t plane, cudaStream_t stream) {
   at::Tensor scale = at::empty({}, max_abs.options());
-  fixed_point_scale_kernel<<<1, 1, 0, stream>>>(max_abs.const_data_ptr<double>(), plane, scale.mutable_data_ptr<double>());
+  V2V_LAUNCH(1, 1, 0, stream, fixed_point_scale_kernel)(max_abs.const_data_ptr<double>(), plane,
+                                                        scale.mutable_data_ptr<double>());
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   return scale;
 }
@@ -201,15 +217,15 @@ at::Tensor residual_error_backward_cuda(const at::Tensor& grad_in, const at::Ten
       const at::Tensor scale =
           fixed_point_scale_on_device(residual_scatter_bound(grad, mask), plane, stream);
       auto* ws = reinterpret_cast<unsigned long long*>(workspace.mutable_data_ptr<int64_t>());
-      residual_backward_scatter_kernel<acc_t, scalar_t, flow_t><<<blocks_for(pixels), kThreads, 0, stream>>>(
+      V2V_LAUNCH(blocks_for(pixels), kThreads, 0, stream, residual_backward_scatter_kernel<acc_t, scalar_t, flow_t>)(
           grad.const_data_ptr<scalar_t>(), mask.const_data_ptr<bool>(), flow_bwd.const_data_ptr<flow_t>(),
           AtomicAddFixed{ws, 0.0}, scale.const_data_ptr<double>(), ws_batch_stride, pairs, channels, height, width,
           pixels);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
-      residual_backward_gather_kernel<acc_t, scalar_t, unsigned long long>
-          <<<blocks_for(elements), kThreads, 0, stream>>>(
-              grad.const_data_ptr<scalar_t>(), mask.const_data_ptr<bool>(), ws, scale.const_data_ptr<double>(),
-              grad_video.mutable_data_ptr<scalar_t>(), ws_batch_stride, pairs, channels, plane, elements);
+      V2V_LAUNCH(blocks_for(elements), kThreads, 0, stream,
+                 residual_backward_gather_kernel<acc_t, scalar_t, unsigned long long>)(
+          grad.const_data_ptr<scalar_t>(), mask.const_data_ptr<bool>(), ws, scale.const_data_ptr<double>(),
+          grad_video.mutable_data_ptr<scalar_t>(), ws_batch_stride, pairs, channels, plane, elements);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
     } else {
       // Float atomics into an acc_t workspace; in float32 the output itself is the workspace.
@@ -225,11 +241,11 @@ at::Tensor residual_error_backward_cuda(const at::Tensor& grad_in, const at::Ten
                               grad.options().dtype(c10::CppTypeToScalarType<acc_t>::value));
       }
       acc_t* ws = workspace.mutable_data_ptr<acc_t>();
-      residual_backward_scatter_kernel<acc_t, scalar_t, flow_t><<<blocks_for(pixels), kThreads, 0, stream>>>(
+      V2V_LAUNCH(blocks_for(pixels), kThreads, 0, stream, residual_backward_scatter_kernel<acc_t, scalar_t, flow_t>)(
           grad.const_data_ptr<scalar_t>(), mask.const_data_ptr<bool>(), flow_bwd.const_data_ptr<flow_t>(),
           AtomicAddFloat<acc_t>{ws}, nullptr, stride, pairs, channels, height, width, pixels);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
-      residual_backward_gather_kernel<acc_t, scalar_t, acc_t><<<blocks_for(elements), kThreads, 0, stream>>>(
+      V2V_LAUNCH(blocks_for(elements), kThreads, 0, stream, residual_backward_gather_kernel<acc_t, scalar_t, acc_t>)(
           grad.const_data_ptr<scalar_t>(), mask.const_data_ptr<bool>(), ws, nullptr,
           grad_video.mutable_data_ptr<scalar_t>(), stride, pairs, channels, plane, elements);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
@@ -270,7 +286,7 @@ at::Tensor consistency_mask_cuda(const at::Tensor& flow_fwd_in, const at::Tensor
   const auto stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES(flow_bwd.scalar_type(), "consistency_mask_cuda", [&] {
     using acc_t = acc_type_t<float, scalar_t>;
-    consistency_mask_kernel<acc_t, scalar_t><<<blocks_for(pixels), kThreads, 0, stream>>>(
+    V2V_LAUNCH(blocks_for(pixels), kThreads, 0, stream, consistency_mask_kernel<acc_t, scalar_t>)(
         flow_fwd.const_data_ptr<scalar_t>(), flow_bwd.const_data_ptr<scalar_t>(), mask.mutable_data_ptr<bool>(),
         non_finite.ptr, height, width, pixels);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
@@ -314,7 +330,7 @@ at::Tensor warp_cuda(const at::Tensor& x_in, const at::Tensor& flow_in, c10::str
     using scalar_t = decltype(frame_tag);
     using flow_t = decltype(flow_tag);
     using acc_t = acc_type_t<scalar_t, flow_t>;
-    warp_forward_kernel<acc_t, scalar_t, flow_t><<<blocks_for(pixels), kThreads, 0, stream>>>(
+    V2V_LAUNCH(blocks_for(pixels), kThreads, 0, stream, warp_forward_kernel<acc_t, scalar_t, flow_t>)(
         x.const_data_ptr<scalar_t>(), flow.const_data_ptr<flow_t>(), out.mutable_data_ptr<scalar_t>(), non_finite.ptr,
         channels, height, width, padding, pixels);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
@@ -377,27 +393,27 @@ at::Tensor warp_backward_cuda(const at::Tensor& grad_in, const at::Tensor& flow_
       const at::Tensor scale =
           fixed_point_scale_on_device(warp_scatter_bound(grad, flow, padding), plane, stream);
       auto* ws = reinterpret_cast<unsigned long long*>(workspace.mutable_data_ptr<int64_t>());
-      warp_backward_scatter_kernel<acc_t, scalar_t, flow_t><<<blocks_for(pixels), kThreads, 0, stream>>>(
+      V2V_LAUNCH(blocks_for(pixels), kThreads, 0, stream, warp_backward_scatter_kernel<acc_t, scalar_t, flow_t>)(
           grad.const_data_ptr<scalar_t>(), flow.const_data_ptr<flow_t>(), AtomicAddFixed{ws, 0.0},
           scale.const_data_ptr<double>(), channels, height, width, padding, pixels);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
-      convert_workspace_kernel<scalar_t, unsigned long long><<<blocks_for(elements), kThreads, 0, stream>>>(
+      V2V_LAUNCH(blocks_for(elements), kThreads, 0, stream, convert_workspace_kernel<scalar_t, unsigned long long>)(
           ws, scale.const_data_ptr<double>(), grad_x.mutable_data_ptr<scalar_t>(), elements);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
     } else if constexpr (std::is_same<scalar_t, acc_t>::value) {
       grad_x.zero_();
-      warp_backward_scatter_kernel<acc_t, scalar_t, flow_t><<<blocks_for(pixels), kThreads, 0, stream>>>(
+      V2V_LAUNCH(blocks_for(pixels), kThreads, 0, stream, warp_backward_scatter_kernel<acc_t, scalar_t, flow_t>)(
           grad.const_data_ptr<scalar_t>(), flow.const_data_ptr<flow_t>(),
           AtomicAddFloat<acc_t>{grad_x.mutable_data_ptr<acc_t>()}, nullptr, channels, height, width, padding, pixels);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
     } else {
       at::Tensor workspace = at::zeros(grad.sizes(), grad.options().dtype(c10::CppTypeToScalarType<acc_t>::value));
       acc_t* ws = workspace.mutable_data_ptr<acc_t>();
-      warp_backward_scatter_kernel<acc_t, scalar_t, flow_t><<<blocks_for(pixels), kThreads, 0, stream>>>(
+      V2V_LAUNCH(blocks_for(pixels), kThreads, 0, stream, warp_backward_scatter_kernel<acc_t, scalar_t, flow_t>)(
           grad.const_data_ptr<scalar_t>(), flow.const_data_ptr<flow_t>(), AtomicAddFloat<acc_t>{ws}, nullptr, channels,
           height, width, padding, pixels);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
-      convert_workspace_kernel<scalar_t, acc_t><<<blocks_for(elements), kThreads, 0, stream>>>(
+      V2V_LAUNCH(blocks_for(elements), kThreads, 0, stream, convert_workspace_kernel<scalar_t, acc_t>)(
           ws, nullptr, grad_x.mutable_data_ptr<scalar_t>(), elements);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
     }
@@ -419,7 +435,8 @@ std::string cuda_kernel_image_error(int64_t device) {
   return cudaGetErrorString(status);
 }
 
-TORCH_LIBRARY_IMPL(v2vcore, CUDA, m) {
+// torch.ops.v2vcore's CUDA kernels; in the emulation build, torch.ops.v2vcore_cuda_emulated's CPU kernels.
+TORCH_LIBRARY_IMPL(V2V_KERNELS_LIBRARY, V2V_KERNELS_DISPATCH_KEY, m) {
   m.impl("residual_error", &residual_error_cuda);
   m.impl("residual_error_backward", &residual_error_backward_cuda);
   m.impl("warp", &warp_cuda);

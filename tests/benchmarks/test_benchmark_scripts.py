@@ -199,3 +199,16 @@ def test_real_footage_protocols_rescore_a_grid_s_translations(tmp_path):
         (grid / "table1-test.json").write_text(json.dumps({"real_footage": []}))
         real_footage_protocols.main([str(grid), str(tmp_path / "again.json")])
     assert not (tmp_path / "again.json").exists()
+
+
+def test_translate_threads_runs_the_command_per_thread_count_and_writes_a_table(tmp_path):
+    import translate_threads
+
+    output = tmp_path / "threads.json"
+    report = translate_threads.main(["--threads", "1", "--rounds", "1", "--frames", "3", "--size", "64", "96",
+                                     "--output", str(output)])
+    assert json.loads(output.read_text()) == report
+    assert set(report["median_frames_per_second"]) == {"1"} and report["median_frames_per_second"]["1"] > 0
+    assert report["runs"]["1"][0]["load_average_1min"] >= 0 and "CPUs" in report["machine"]
+    table = output.with_suffix(".md").read_text()
+    assert "| 1 | " in table and "96x64" in table

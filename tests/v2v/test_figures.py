@@ -4,6 +4,7 @@ one-setting picture fails), on a grid of untrained generators written straight t
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from PIL import Image
 
 from v2v.config import load_config
 from v2v.config_engine import to_dict
-from v2v.figures import STRIP_FRAMES, draw_figures
+from v2v.figures import STRIP_FRAMES, draw_figures, tradeoff_figure
 from v2v.grid import Cell, cell_overrides
 from v2v.models import build_generator
 from v2v.models.checkpoint import export_generator
@@ -96,3 +97,17 @@ def test_the_tradeoff_plot_has_each_setting_s_points(pictures):
     plot = pictures["tradeoff.png"]
     for colour in COLOURS:
         assert _count(plot, colour) > 40
+
+
+def test_no_two_labels_of_the_shipped_tradeoff_plot_overlap():
+    """On the README's own data (benchmarks/results/table1-cpu.json), where the two temporal curves
+    meet at large weights: every weight label's box is apart from every other."""
+    report = json.loads((Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "table1-cpu.json").read_text())
+    figure = tradeoff_figure(report, report["tradeoff_task"])
+    renderer = figure.canvas.get_renderer()
+    boxes = [(text.get_text(), text.get_window_extent(renderer)) for text in figure.axes[0].texts]
+    assert len(boxes) == 8  # 4 weights x the two temporal settings
+    overlapping = [(a, b) for i, (a, box_a) in enumerate(boxes) for b, box_b in boxes[i + 1:] if box_a.overlaps(box_b)]
+    assert overlapping == []
+    axes = figure.axes[0].get_window_extent(renderer)
+    assert all(axes.x0 <= box.x0 and box.x1 <= axes.x1 for _, box in boxes)  # inside the plot, off the tick labels

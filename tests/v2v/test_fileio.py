@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 
 import pytest
 
-from v2v.fileio import AtomicTarget, atomic_path, atomic_write_bytes, atomic_write_text
+from v2v.fileio import (
+    AtomicTarget,
+    atomic_path,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    current_umask,
+)
 
 
 def _entries(folder):
@@ -108,3 +117,46 @@ def test_json_is_written_strict_with_non_finite_floats_as_null(tmp_path):
 
     assert json.loads(path.read_text(), parse_constant=refuse) == json_safe(value)
     assert value["J"] != value["J"]  # the caller's value is left as it was
+
+
+@pytest.fixture
+def umask():
+    """Set the process umask for one test, restoring it afterwards."""
+    previous = os.umask(0o022)
+    os.umask(previous)
+
+    def set_mask(mask: int) -> None:
+        os.umask(mask)
+
+    yield set_mask
+    os.umask(previous)
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o002, 0o077])
+def test_written_files_and_folders_get_the_modes_a_plain_open_would(tmp_path, umask, mask):
+    umask(mask)
+    assert current_umask() == mask
+    plain_file, plain_folder = tmp_path / "plain.txt", tmp_path / "plain"
+    plain_file.write_text("x")
+    plain_folder.mkdir()
+    atomic_write_text(tmp_path / "config.yaml", "a: 1\n")
+    atomic_write_json(tmp_path / "metrics.json", {"psnr": 20.0})
+    with atomic_path(tmp_path / "step_0000001.pt") as temporary:
+        temporary.write_bytes(b"checkpoint")
+    with atomic_path(tmp_path / "frames", directory=True) as temporary:
+        (temporary / "000000.png").write_bytes(b"png")
+    file_mode = stat.S_IMODE(plain_file.stat().st_mode)
+    assert file_mode == 0o666 & ~mask
+    for name in ("config.yaml", "metrics.json", "step_0000001.pt"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == file_mode, name
+    assert stat.S_IMODE((tmp_path / "frames").stat().st_mode) == stat.S_IMODE(plain_folder.stat().st_mode) == 0o777 & ~mask
+
+
+def test_a_writer_that_replaces_the_temporary_with_an_owner_only_file_still_gives_the_umask_mode(tmp_path, umask):
+    """safetensors writes a new file over the temporary, with mode 0600: the commit sets the mode."""
+    umask(0o022)
+    with atomic_path(tmp_path / "generator.safetensors") as temporary:
+        temporary.unlink()
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT, 0o600)
+        os.close(descriptor)
+    assert stat.S_IMODE((tmp_path / "generator.safetensors").stat().st_mode) == 0o644

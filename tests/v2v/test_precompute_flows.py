@@ -22,8 +22,15 @@ def test_precompute_fills_the_cache_training_reads(tmp_path, capsys):
     # Two training clips of 4 frame pairs; the validation video's 6 frames: 5 pairs.
     assert "train: 2 items, 8 pairs computed, 0 already cached" in out and "val: 1 items, 5 pairs computed" in out
     assert "flows train" in err  # the progress bar
+    stored = sum(path.stat().st_size for path in (tmp_path / "flows").rglob("*.safetensors"))
+    assert f"flow cache {tmp_path / 'flows'}: " in out and " in 13 entries (limit 40 GB), float32" in out  # paper.yaml's limit
+    assert "warning" not in err
     assert main(["--config", "paper", "--split", "val", "--quiet", *overrides]) == 0
     assert "val: 1 items, 0 pairs computed, 5 already cached" in capsys.readouterr().out
+    # A limit below what the data needs: entries are evicted, and the command says so.
+    assert main(["--config", "paper", "--quiet", *overrides, f"data.flow.cache_dir={tmp_path / 'small'}",
+                 f"data.flow.cache_max_gb={stored / 2 / 1e9}"]) == 0
+    assert "warning: the flows did not fit in the cache's limit" in capsys.readouterr().err
     # Training builds the same keys: every flow is a hit.
     config = load_config("paper", overrides)
     dataset = build_dataset(config.data, "train", config.task)

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import cv2
 import pytest
 import torch
 
-from v2v.runtime import CommandFailed, DeviceError, require_kernels, resolve_device, resolve_precision, run_command
+from v2v.runtime import (
+    CommandFailed,
+    DeviceError,
+    ThreadsOption,
+    require_kernels,
+    resolve_device,
+    resolve_precision,
+    run_command,
+    use_threads,
+)
 
 CPU = torch.device("cpu")
 
@@ -76,3 +86,17 @@ def test_run_command_returns_the_status_of_its_work_and_keeps_a_bug_s_traceback(
 
     with pytest.raises(AttributeError):
         run_command(bug)
+
+
+def test_use_threads_sets_torch_and_opencv_and_threads_option_checks_its_range():
+    before = torch.get_num_threads(), cv2.getNumThreads()
+    try:
+        assert use_threads(1) == 1 and torch.get_num_threads() == 1 and cv2.getNumThreads() == 1
+        assert use_threads(0) == 1  # 0 leaves what is in force
+    finally:
+        torch.set_num_threads(before[0])
+        cv2.setNumThreads(before[1])
+    with pytest.raises(ValueError, match="threads must be 0"):
+        use_threads(-2)
+    with pytest.raises(ValueError, match="threads: must be 0 .one per core. or a positive number, got -1"):
+        ThreadsOption(threads=-1)

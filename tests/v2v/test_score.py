@@ -140,7 +140,7 @@ def test_lai_protocol_on_the_command_line_matches_the_transcription_with_dis_flo
     _write_folder(tmp_path / "output", output)
     result = tmp_path / "scores.json"
     code = main([str(tmp_path / "output"), "--reference", str(tmp_path / "reference"), "--protocol", "lai",
-                 "--no-flow-cache", "--quiet", "--no-tof", "--json", str(result)])
+                 "--quiet", "--no-tof", "--json", str(result)])
     assert code == 0, capsys.readouterr().err
     report = json.loads(result.read_text())
     provider = make_flow_provider("dis")
@@ -227,8 +227,13 @@ def test_json_csv_plot_and_table(clip, tmp_path, capsys):
     code = main([str(tmp_path / "a"), str(tmp_path / "b"), "--reference", str(tmp_path / "reference"),
                  "--flow-cache", str(tmp_path / "cache"), "--quiet", "--json", str(files["json"]),
                  "--csv", str(files["csv"]), "--plot", str(files["png"])])
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert code == 0
+    # --flow-cache keeps the flows of the reference and of both outputs (tOF; output a is the reference
+    # itself, so its entries are the reference's), and says so in one line
+    stored = list((tmp_path / "cache").rglob("*.safetensors"))
+    assert len(stored) == 2 * (len(reference) - 1)
+    assert f"flow cache {tmp_path / 'cache'}: " in err and f" in {len(stored)} entries (limit 2 GB)" in err
     report = json.loads(files["json"].read_text())
     assert set(report) == {"protocol", "videos"}
     assert [video["path"] for video in report["videos"]] == [str(tmp_path / "a"), str(tmp_path / "b")]
@@ -288,7 +293,7 @@ def test_davis_protocol_scores_mask_videos(tmp_path):
 
 def _run_bad(args: list[str], capsys, tmp_path: Path) -> str:
     result = tmp_path / "never.json"
-    code = main([*args, "--no-flow-cache", "--quiet", "--json", str(result), "--csv", str(tmp_path / "never.csv")])
+    code = main([*args, "--quiet", "--json", str(result), "--csv", str(tmp_path / "never.csv")])
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert err.startswith("error: ") and "\n" not in err
@@ -395,7 +400,7 @@ def test_a_long_video_is_scored_in_flat_memory(tmp_path):
     texture = (rng.random((height, width + count // 10 + 8, 3)) * 255).astype(np.uint8)
     frames = [texture[:, t // 10 : t // 10 + width] for t in range(count)]
     _write_folder(tmp_path / "long", frames)
-    common = [str(tmp_path / "long"), "--reference", str(tmp_path / "long"), "--no-flow-cache", "--quiet", "--no-tof"]
+    common = [str(tmp_path / "long"), "--reference", str(tmp_path / "long"), "--quiet", "--no-tof"]
     short_peak, short_seconds = _peak_rss_of_run([*common, "--max-frames", "300"])
     long_peak, long_seconds = _peak_rss_of_run(common)
     growth = long_peak - short_peak

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -191,3 +196,99 @@ def test_bf16_precision_runs_the_generator_under_autocast(tmp_path, colorization
     assert difference.mean() < 0.02
     with pytest.raises(ValueError, match="precision: must be one of"):
         translate(TranslateConfig(str(colorization_run), str(source), str(tmp_path / "x"), precision="fp16"))
+
+
+# -- output formats --------------------------------------------------------------------------------
+
+
+def test_a_gif_output_is_a_gif_and_says_the_audio_is_not_kept(tmp_path, colorization_run, capsys):
+    source = _write_mp4_with_audio(tmp_path / "in.mp4", _shot(1, 6))
+    output = tmp_path / "out.gif"
+    assert main(["--checkpoint", str(colorization_run), "--input", str(source), "--output", str(output), "--quiet"]) == 0
+    assert output.is_file()
+    with av.open(str(output)) as container:
+        assert container.format.name == "gif" and not container.streams.audio
+        assert len(list(container.decode(video=0))) == 6
+    assert "the input's audio is not kept: .gif holds no audio" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("suffix", "muxer", "audio_codec"), [(".mkv", "matroska", "aac"), (".webm", "webm", "opus"),
+                                                            (".mpg", "mpeg", "mp2"), (".avi", "avi", "mp2")])
+def test_other_containers_keep_the_audio_copied_or_re_encoded(tmp_path, colorization_run, capsys, suffix, muxer, audio_codec):
+    source = _write_mp4_with_audio(tmp_path / "in.mp4", _shot(1, 5))
+    output = tmp_path / f"out{suffix}"
+    assert main(["--checkpoint", str(colorization_run), "--input", str(source), "--output", str(output), "--quiet"]) == 0
+    assert "audio kept" in capsys.readouterr().out
+    with av.open(str(output)) as container:
+        assert muxer in container.format.name.split(",")
+        assert container.streams.audio[0].codec_context.name == audio_codec
+    assert len(list(open_video_reader(output))) == 5
+
+
+def test_an_unknown_extension_is_refused_before_any_work_and_frames_are_asked_for(tmp_path, colorization_run, capsys):
+    source = _write_folder(tmp_path / "frames", _shot(1, 3))
+    assert main(["--checkpoint", str(colorization_run), "--input", str(source), "--output", str(tmp_path / "out.xyz")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --output ") and ".xyz is not a video format" in err and ".gif" in err and "without an extension" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]
+    # a PNG folder: a name without an extension, or --frames for any name
+    assert main(["--checkpoint", str(colorization_run), "--input", str(source), "--output", str(tmp_path / "shots.v2"),
+                 "--frames", "--quiet"]) == 0
+    assert sorted(p.name for p in (tmp_path / "shots.v2").iterdir()) == ["000000.png", "000001.png", "000002.png"]
+
+
+# -- --score and the flow cache --------------------------------------------------------------------
+
+
+def test_score_keeps_flows_in_memory_unless_a_cache_is_asked_for(tmp_path, colorization_run, capsys):
+    source = _write_folder(tmp_path / "frames", _shot(1, 4))
+    cache = Path(os.environ["V2V_FLOW_CACHE"])
+    before = sorted(cache.rglob("*")) if cache.exists() else []
+    common = ["--checkpoint", str(colorization_run), "--input", str(source), "--quiet", "--score"]
+    assert main([*common, "--output", str(tmp_path / "a")]) == 0
+    assert (sorted(cache.rglob("*")) if cache.exists() else []) == before  # nothing written by default
+    assert "flow cache" not in capsys.readouterr().err
+    kept = tmp_path / "kept"
+    assert main([*common, "--output", str(tmp_path / "b"), "--flow-cache", str(kept)]) == 0
+    assert len(list(kept.rglob("*.safetensors"))) == 6  # 3 pairs of the input and 3 of the output (tOF)
+    assert f"flow cache {kept}: " in capsys.readouterr().err
+    assert main([*common[:-1], "--output", str(tmp_path / "c"), "--flow-cache", "auto"]) == 2  # without --score
+    assert "--flow-cache: keeps the flows of --score" in capsys.readouterr().err
+
+
+# -- Ctrl-C ------------------------------------------------------------------------------------------
+
+
+def test_ctrl_c_mid_run_exits_130_with_one_line_and_leaves_nothing(tmp_path, colorization_run):
+    source = tmp_path / "long.mp4"
+    with VideoWriter(source, fps=25) as writer:
+        for frame in _shot(4, 40) * 40:  # 1600 frames: seconds of work at least
+            writer.write(frame)
+    outputs = tmp_path / "outputs"
+    outputs.mkdir()
+    output = outputs / "out.mp4"
+    process = subprocess.Popen([sys.executable, "-m", "v2v.translate", "--checkpoint", str(colorization_run), "--input",
+                                str(source), "--output", str(output), "--quiet", "--threads", "1"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               # a suite started in the background (nohup, &) ignores SIGINT, and so would the child
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 120
+    while not any(outputs.iterdir()) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)  # until the writer's temporary exists: frames are being translated and written
+    time.sleep(0.3)
+    assert process.poll() is None, "the run ended before it could be interrupted"
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert stderr == "interrupted\n" and stdout == ""
+    assert list(outputs.iterdir()) == []  # no output, no temporary
+
+
+def test_a_frame_rate_the_format_cannot_store_is_refused_before_any_frame(tmp_path, colorization_run, capsys):
+    source = _write_folder(tmp_path / "frames", _shot(1, 3))
+    output = tmp_path / "out.mpg"
+    assert main(["--checkpoint", str(colorization_run), "--input", str(source), "--output", str(output), "--fps", "7"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "stores only the frame rates" in err and "not 7 fps" in err
+    assert len(err.splitlines()) == 1  # no progress bar was started
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]

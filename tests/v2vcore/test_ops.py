@@ -5,6 +5,7 @@ Every test runs on the CPU kernels, and on the CUDA kernels where a GPU is prese
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 
@@ -587,12 +588,33 @@ def test_cuda_tensors_without_cuda_kernels_say_how_to_rebuild(monkeypatch):
         ops._require_kernels("residual_error", torch.device("cuda"))
 
 
-def test_missing_extension_says_how_to_build(monkeypatch):
+def test_missing_extension_says_how_to_build(monkeypatch, tmp_path):
     monkeypatch.setattr(ops, "_C", None)
     monkeypatch.setattr(ops, "_LOAD_ERROR", ImportError("no module named v2vcore._C"))
+    monkeypatch.setattr(ops, "_BUILD_INFO", tmp_path / "absent.json")
     assert not ops.has_cpu_kernels() and not ops.has_cuda_kernels()
-    with pytest.raises(RuntimeError, match="could not be imported.*pip install --no-build-isolation -e ."):
+    with pytest.raises(RuntimeError, match="could not be loaded.*built against an unknown torch.*pip install --no-build-isolation -e "):
         v2vcore.residual_error(*good_inputs())
+
+
+def test_an_extension_that_does_not_load_names_both_torches_and_the_fix(monkeypatch, tmp_path):
+    """What a user sees after an isolated build compiled against a CUDA torch that is not installed."""
+    note = tmp_path / "_build_info.json"
+    note.write_text(json.dumps({"torch": "2.14.1+cu130", "cuda": "13.0", "flavour": "CPU kernels only"}))
+    monkeypatch.setattr(ops, "_C", None)
+    monkeypatch.setattr(ops, "_LOAD_ERROR", ImportError("libc10_cuda.so: cannot open shared object file"))
+    monkeypatch.setattr(ops, "_BUILD_INFO", note)
+    with pytest.raises(RuntimeError) as raised:
+        v2vcore.check_device("cpu")
+    message = str(raised.value)
+    assert "libc10_cuda.so" in message and "built against torch 2.14.1+cu130 (CUDA 13.0)" in message
+    assert f"the installed one is torch {torch.__version__}" in message
+    assert "pip install --no-build-isolation -e " in message
+
+
+def test_the_build_leaves_a_note_of_its_torch_beside_the_extension():
+    note = json.loads(ops._BUILD_INFO.read_text())
+    assert note["torch"] == torch.__version__ and note["cuda"] == torch.version.cuda
 
 
 # --- the CPU float32 kernels ------------------------------------------------------------------------
@@ -727,3 +749,10 @@ def test_cache_size_setting_is_validated(tmp_path):
         assert (done.returncode == 0) == ok, done.stderr
         if not ok:
             assert "V2V_CPU_CACHE_MB must be a whole number of megabytes" in done.stderr
+
+
+def test_the_rebuild_command_fits_an_editable_checkout_and_an_installed_copy(monkeypatch, tmp_path):
+    assert ops._rebuild_command().startswith("pip install --no-build-isolation -e ")  # this source tree
+    monkeypatch.setattr(ops, "_SOURCE_TREE", tmp_path / "site-packages")  # no setup.py, no csrc: a wheel's copy
+    assert ops._rebuild_command() == ("pip install --no-build-isolation --force-reinstall --no-deps "
+                                      "<the sdist or source folder you installed>")

@@ -151,8 +151,8 @@ class SyntheticVideoDataset(Dataset):
     def flows(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Input-video flows of clip ``index`` before augmentation (computes and caches them)."""
         clip = self.clip(index)
-        task_in = get_task(self.task).input(clip["frames"])
-        return input_flows(task_in, self.flow_provider, self.flow_cache, (clip["flow_fwd"], clip["flow_bwd"]))
+        flow_frames = get_task(self.task).flow_frames(clip["frames"])
+        return input_flows(flow_frames, self.flow_provider, self.flow_cache, (clip["flow_fwd"], clip["flow_bwd"]))
 
     def __getitem__(self, index: int) -> dict:
         clip = self.clip(index)
@@ -287,8 +287,7 @@ class DavisVideoDataset(Dataset):
     def flows(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Input-video flows of item ``index`` before augmentation (computes and caches them)."""
         frames, masks, _, _ = self.load(index)
-        task_in = get_task(self.task).input(frames)
-        return input_flows(task_in, self.flow_provider, self.flow_cache, None)
+        return input_flows(get_task(self.task).flow_frames(frames), self.flow_provider, self.flow_cache, None)
 
     def __getitem__(self, index: int) -> dict:
         frames, masks, name, start = self.load(index)
@@ -296,17 +295,21 @@ class DavisVideoDataset(Dataset):
                          self.crop_size, self.hflip, name, start)
 
 
-def build_dataset(config: DataConfig, split: str, task: str) -> SyntheticVideoDataset | DavisVideoDataset | VideoFolderDataset:
+def build_dataset(
+    config: DataConfig, split: str, task: str, *, progress: bool = True
+) -> SyntheticVideoDataset | DavisVideoDataset | VideoFolderDataset:
     """The data set a run trains (``split="train"``) or evaluates (``"val"``/``"test"``) on.
 
     Training splits sample clips of ``config.clip_length`` frames with the configured crop and
     flip; evaluation splits give whole videos (synthetic: ``eval_clip_length`` frames; DAVIS: whole
-    sequences, capped by ``eval_max_frames``) without augmentation.
+    sequences, capped by ``eval_max_frames``; videos: whole shots) without augmentation.
 
     Args:
         config: the data configuration.
-        split: ``"train"``, ``"val"`` or ``"test"`` (DAVIS: any list in ``ImageSets/2017``).
-        task: one of :data:`v2v.data.TASKS`.
+        split: ``"train"``, ``"val"`` or ``"test"`` (DAVIS: any list in ``ImageSets/2017``; videos:
+            ``train`` or ``val``).
+        task: a task of :data:`v2v.tasks.TASK_REGISTRY`.
+        progress: show a progress bar where a source prepares its data (videos decoded the first time).
     """
     if not isinstance(config, DataConfig):
         raise TypeError(f"config must be a DataConfig, got {type(config).__name__}")
@@ -321,7 +324,7 @@ def build_dataset(config: DataConfig, split: str, task: str) -> SyntheticVideoDa
             config.root, split, task, short_side=config.short_side, clip_length=config.clip_length,
             clip_stride=config.clip_stride, whole_videos=not training, max_frames=None if training else config.eval_max_frames,
             crop_size=crop, hflip=hflip, flow_provider=provider, flow_cache=cache,
-            store=config.materialize_dir or default_frame_store(),
+            store=config.materialize_dir or default_frame_store(), progress=progress,
         )
     if config.source == "synthetic":
         return SyntheticVideoDataset(

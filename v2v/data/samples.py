@@ -7,7 +7,6 @@ from __future__ import annotations
 import torch
 
 from v2v.flow import ExactFlowProvider, FlowCache, FlowProvider, iter_pair_flows
-from v2v.frames import to_unit_range
 from v2v.tasks import get_task
 
 from .augment import random_crop_flip
@@ -16,17 +15,18 @@ __all__ = ["input_flows", "assemble"]
 
 
 def input_flows(
-    task_input: torch.Tensor,
+    flow_frames: torch.Tensor,
     provider: FlowProvider,
     cache: FlowCache | None,
     exact: tuple[torch.Tensor, torch.Tensor] | None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Flows of a clip's model input ``[T, Cin, H, W]`` in [-1, 1]: the exact ones when the provider is
-    ``exact``, else computed on the input in [0, 1] pair by pair through the cache, so that clips
-    sharing frames (overlapping training windows) share their pairs' entries."""
+    """Flows of a clip: the exact ones when the provider is ``exact``, else computed on
+    ``flow_frames`` ``[T, C, H, W]`` in [0, 1] (the task's :meth:`~v2v.tasks.Task.flow_frames` of its
+    input) pair by pair through the cache, so that clips sharing frames (overlapping training
+    windows) share their pairs' entries."""
     if isinstance(provider, ExactFlowProvider):
-        return provider.compute(task_input, exact_flows=exact)
-    unit = to_unit_range(task_input).clamp(0.0, 1.0).contiguous()
+        return provider.compute(flow_frames, exact_flows=exact)
+    unit = flow_frames
     pairs = list(iter_pair_flows(unit, provider, cache))
     if not pairs:  # a one-frame clip has no pair
         empty = unit.new_zeros((0, 2, *unit.shape[-2:]))
@@ -49,9 +49,12 @@ def assemble(
     """A data-set item from a clip's RGB frames ``[T, 3, H, W]`` in [0, 1] (and masks): the task's
     input and target, the input's flows, one random crop and flip of all of them (training), and
     its names (see :mod:`v2v.data.datasets`)."""
-    task_in, task_out = get_task(task).pair(frames, masks)
-    flow_fwd, flow_bwd = input_flows(task_in, provider, cache, exact)
-    sample = {"input": task_in, "target": task_out, "flow_fwd": flow_fwd.float(), "flow_bwd": flow_bwd.float()}
+    spec = get_task(task)
+    task_in, task_out = spec.pair(frames, masks)
+    flow_fwd, flow_bwd = input_flows(spec.flow_frames(frames), provider, cache, exact)
+    # The temporal terms' target (E^g, the critic's real residuals) is the target itself here.
+    sample = {"input": task_in, "target": task_out, "temporal_target": task_out,
+              "flow_fwd": flow_fwd.float(), "flow_bwd": flow_bwd.float()}
     if crop_size is not None or hflip:
         sample = random_crop_flip(sample, crop_size, hflip)
     sample.update(name=f"{sequence}@{start:05d}", sequence=sequence, start=int(start))

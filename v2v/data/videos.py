@@ -266,7 +266,7 @@ class VideoFolderDataset(Dataset):
     def flows(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Input-video flows of item ``index`` before augmentation (computes and caches them)."""
         frames, _, _ = self.load(index)
-        return input_flows(get_task(self.task).input(frames), self.flow_provider, self.flow_cache, None)
+        return input_flows(get_task(self.task).flow_frames(frames), self.flow_provider, self.flow_cache, None)
 
     def __getitem__(self, index: int) -> dict:
         frames, shot, start = self.load(index)

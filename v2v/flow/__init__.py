@@ -5,8 +5,16 @@ flow_bwd)``; :class:`FlowCache` stores computed flows on disk keyed by frame con
 settings. Conventions: ``docs/conventions.md``; see ``docs/data.md``.
 """
 
-from .cache import CACHE_FORMAT_VERSION, FlowCache
-from .config import FLOW_PROVIDER_CHOICES, FlowConfig
+from .cache import CACHE_FORMAT_VERSION, DEFAULT_MAX_BYTES, CacheUsage, FlowCache, format_bytes
+from .config import (
+    FLOW_CACHE_ENV,
+    FLOW_CACHE_MAX_GB_ENV,
+    FLOW_PROVIDER_CHOICES,
+    FlowConfig,
+    cache_usage,
+    default_cache_dir,
+    default_cache_max_bytes,
+)
 from .providers import (
     DEFAULT_FLOW_PROVIDER,
     ESTIMATORS,
@@ -36,7 +44,15 @@ __all__ = [
     "make_flow_provider",
     "frames_to_numpy",
     "FlowCache",
+    "CacheUsage",
     "CACHE_FORMAT_VERSION",
+    "DEFAULT_MAX_BYTES",
+    "format_bytes",
+    "FLOW_CACHE_ENV",
+    "FLOW_CACHE_MAX_GB_ENV",
+    "default_cache_dir",
+    "default_cache_max_bytes",
+    "cache_usage",
     "FlowConfig",
     "FLOW_PROVIDER_CHOICES",
     "CorruptEntryError",

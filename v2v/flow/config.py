@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from v2v.config_engine import Checked, ConfigError, require
 
-from .cache import STORAGE_DTYPES, FlowCache
+from .cache import DEFAULT_MAX_BYTES, STORAGE_DTYPES, CacheUsage, FlowCache
 from .providers import (
     DEFAULT_FLOW_PROVIDER,
     PROVIDERS,
@@ -19,12 +20,47 @@ from .providers import (
     make_flow_provider,
 )
 
-__all__ = ["FlowConfig", "FLOW_PROVIDER_CHOICES", "FLOW_CACHE_ENV", "default_cache_dir"]
+__all__ = [
+    "FlowConfig",
+    "FLOW_PROVIDER_CHOICES",
+    "FLOW_CACHE_ENV",
+    "FLOW_CACHE_MAX_GB_ENV",
+    "default_cache_dir",
+    "default_cache_max_bytes",
+    "cache_usage",
+]
 
 FLOW_PROVIDER_CHOICES = ("auto",) + tuple(PROVIDERS)
 
 FLOW_CACHE_ENV = "V2V_FLOW_CACHE"
 """Environment variable naming the flow cache folder that ``cache_dir: auto`` uses."""
+
+
+FLOW_CACHE_MAX_GB_ENV = "V2V_FLOW_CACHE_MAX_GB"
+"""Environment variable giving the flow cache's size limit in GB that ``cache_max_gb: auto`` uses."""
+
+
+def default_cache_max_bytes() -> int:
+    """The limit ``cache_max_gb: auto`` stands for: ``$V2V_FLOW_CACHE_MAX_GB`` GB when set, else 2 GB.
+
+    Raises:
+        ValueError: the variable is set to something other than a positive number.
+    """
+    text = os.environ.get(FLOW_CACHE_MAX_GB_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_BYTES
+    try:
+        gigabytes = float(text)
+    except ValueError:
+        gigabytes = float("nan")
+    if not gigabytes > 0 or gigabytes == float("inf"):
+        raise ValueError(f"${FLOW_CACHE_MAX_GB_ENV} must be a positive number of GB, e.g. 2 or 0.5, got {text!r}")
+    return int(gigabytes * 1e9)
+
+
+def cache_usage(root: str | os.PathLike | None = None) -> CacheUsage:
+    """What the flow cache at ``root`` (default: the ``auto`` folder) holds, with the ``auto`` limit."""
+    return FlowCache(default_cache_dir() if root is None else root, max_bytes=default_cache_max_bytes()).usage()
 
 
 def default_cache_dir() -> Path:
@@ -52,6 +88,8 @@ class FlowConfig(Checked):
         cache_dtype: how cached flows are stored: ``"float32"`` (exact) or ``"float16"`` (half the
             disk; a rounding error below 1/64 px for displacements under 32 px). Loaded flows are
             float32 either way; the two modes keep separate entries.
+        cache_max_gb: the cache's size limit in GB, beyond which the least recently used entries are
+            evicted: ``"auto"`` (``$V2V_FLOW_CACHE_MAX_GB`` when set, else 2) or a positive number.
         dis_preset: OpenCV DIS preset: ``"ultrafast"``, ``"fast"`` or ``"medium"``.
         tvl1_attachment, tvl1_tightness, tvl1_num_warp, tvl1_num_iter: scikit-image TV-L1 settings.
         raft_weights: local RAFT state-dict file (required for ``raft``; nothing is downloaded).
@@ -63,6 +101,7 @@ class FlowConfig(Checked):
     provider: str = field(default="auto", metadata={"choices": FLOW_PROVIDER_CHOICES})
     cache_dir: str | None = "auto"
     cache_dtype: str = field(default="float32", metadata={"choices": tuple(STORAGE_DTYPES)})
+    cache_max_gb: float | Literal["auto"] = "auto"
     # The settings' defaults are the provider classes' own.
     dis_preset: str = field(default=DISFlowProvider.DEFAULT_PRESET, metadata={"choices": DISFlowProvider.PRESETS})
     tvl1_attachment: float = TVL1FlowProvider.DEFAULT_ATTACHMENT
@@ -76,6 +115,8 @@ class FlowConfig(Checked):
 
     def check(self) -> None:
         require(self.cache_dir is None or bool(self.cache_dir), "cache_dir", "must be auto, a non-empty path or null")
+        require(self.cache_max_gb == "auto" or 0 < self.cache_max_gb < float("inf"), "cache_max_gb",
+                f"must be auto or a positive number of GB, got {self.cache_max_gb!r}")
         require(self.raft_weights is None or bool(self.raft_weights), "raft_weights", "must be a path or null")
         require(self.raft_iterations >= 1, "raft_iterations", f"must be >= 1, got {self.raft_iterations}")
         # The providers validate their own settings; build each once to fail early.
@@ -119,7 +160,11 @@ class FlowConfig(Checked):
             return None
         return default_cache_dir() if self.cache_dir == "auto" else Path(self.cache_dir).expanduser()
 
+    def cache_max_bytes(self) -> int:
+        """The size limit ``cache_max_gb`` names (``auto`` resolved), in bytes."""
+        return default_cache_max_bytes() if self.cache_max_gb == "auto" else int(self.cache_max_gb * 1e9)
+
     def build_cache(self) -> FlowCache | None:
         """The configured cache, or None when ``cache_dir`` is None."""
         root = self.cache_root()
-        return FlowCache(root, storage_dtype=self.cache_dtype) if root is not None else None
+        return FlowCache(root, storage_dtype=self.cache_dtype, max_bytes=self.cache_max_bytes()) if root is not None else None

@@ -28,8 +28,10 @@ files under their final names, at most a hidden temporary beside them.
 from __future__ import annotations
 
 import os
+import pickle
 import random
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -168,10 +170,20 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         ValueError: not a v2v checkpoint, or an unsupported version.
     """
     file = find_checkpoint(path)
+    expected = f"a .pt checkpoint written by v2v.train, a run directory, or a {GENERATOR_WEIGHTS} export"
+    # torch.save writes a zip archive; anything else (a video, a text file) is named as what it is not,
+    # without torch's unpickling error, whose advice (weights_only=False) is wrong for it.
+    if not zipfile.is_zipfile(file):
+        raise ValueError(f"{file} is not a v2v checkpoint (not a complete torch.save archive: another kind of file, or a "
+                         f"truncated one); expected {expected}")
     try:
         state = torch.load(file, map_location=map_location, weights_only=True)
-    except Exception as error:  # truncated file, foreign pickle, ...
-        raise ValueError(f"{file} is not a readable v2v checkpoint: {error}") from error
+    except pickle.UnpicklingError:  # the weights-only loader met an object that is not a tensor or a plain value
+        raise ValueError(f"{file} is not a v2v checkpoint: it holds Python objects that a v2v checkpoint never holds, "
+                         f"and it is not unpickled; expected {expected}") from None
+    except Exception as error:  # a truncated or damaged archive
+        raise ValueError(f"{file} is not a readable v2v checkpoint ({type(error).__name__}: {str(error).splitlines()[0]}); "
+                         f"expected {expected}") from error
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{file} is not a v2v checkpoint (missing format={CHECKPOINT_FORMAT!r})")
     version = state.get("version")

@@ -31,9 +31,11 @@ class RecurrentUNet(nn.Module):
         dropout_layers: how many of the first decoder layers are ``CDk`` (50% dropout).
         recurrent: False gives the per-frame U-Net of the image2image setting.
         norm: ``"batch"`` (the paper) or ``"instance"``.
-        residual: output = input + the output convolution (a one-channel input is repeated over
-            the output channels; the output is not bounded by tanh); needs ``in_channels`` equal to
-            ``out_channels`` or 1. False: tanh of the output convolution (the paper).
+        residual: output = the input's last ``out_channels`` channels (a one-channel input
+            repeated over the output channels) + the output convolution, not bounded by tanh: for
+            superres the whole input, for stabilize the processed frame after the original; needs
+            ``in_channels`` of 1 or at least ``out_channels``. False: tanh of the output
+            convolution (the paper).
 
     Frames of a clip go through the convolutions as one batch; only the 1x1 RNN runs frame by
     frame. ``forward`` and repeated ``step`` calls agree in eval mode.
@@ -53,10 +55,10 @@ class RecurrentUNet(nn.Module):
         residual: bool = False,
     ):
         super().__init__()
-        if residual and in_channels not in (1, out_channels):
+        if residual and not (in_channels == 1 or in_channels >= out_channels):
             raise ValueError(
-                f"residual=True adds the input to the output, so in_channels must be 1 or out_channels={out_channels}, "
-                f"got {in_channels}"
+                f"residual=True adds the input's last channels to the output, so in_channels must be 1 or at least "
+                f"out_channels={out_channels}, got {in_channels}"
             )
         if depth < 1:
             raise ValueError(f"depth must be >= 1, got {depth}")
@@ -133,7 +135,8 @@ class RecurrentUNet(nn.Module):
         height, width = frames.shape[-2:]
         output = self.output(x)[..., :height, :width]
         if self.residual:
-            output = output + frames.expand(-1, self.out_channels, -1, -1)
+            base = frames.expand(-1, self.out_channels, -1, -1) if self.in_channels == 1 else frames[:, -self.out_channels :]
+            output = output + base
         return output
 
     def _check_channels(self, channels: int, what: str) -> None:

@@ -21,11 +21,11 @@ import torch
 import yaml
 
 from v2v.config import DEFAULT_CONFIG, RunConfig, available_configs, load_config, run_config, run_keys
-from v2v.config_engine import ConfigError, flatten, plain_text, to_dict
+from v2v.config_engine import ConfigError, field_docs, flatten, plain_text, to_dict
 from v2v.data import build_dataset
 from v2v.losses import discriminator_loss, residual_errors, spatial_loss, temporal_loss
 from v2v.models import build_discriminator, build_generator, read_checkpoint
-from v2v.runtime import command_name, require_kernels, resolve_device, run_command
+from v2v.runtime import ThreadsOption, command_name, require_kernels, resolve_device, run_command
 from v2v.train.data import collate_clips
 from v2v.train.loop import latest_run, train
 
@@ -68,6 +68,8 @@ def _parser() -> argparse.ArgumentParser:
         "(train.run_name when set) under train.runs_dir, or a new run when there is none",
     )
     parser.add_argument("--dry-run", action="store_true", help="resolve the config, build everything, run one clip; write nothing")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help=f"the same as the override train.threads=N: {plain_text(field_docs(ThreadsOption)['threads'])}")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     return parser
 
@@ -89,7 +91,7 @@ def _dry_run(config: RunConfig) -> None:
     with torch.no_grad():
         generated = generator(batch["input"])
         residual_generated, residual_target = residual_errors(
-            generated, batch["target"], batch["flow_fwd"], batch["flow_bwd"], check_flows=False
+            generated, batch["temporal_target"], batch["flow_fwd"], batch["flow_bwd"], check_flows=False
         )
         judge = config.setting_switches.temporal_discriminator
         real = discriminator(batch["input"], batch["target"], residual_target if judge else None)
@@ -108,6 +110,8 @@ def _dry_run(config: RunConfig) -> None:
 
 def _config(args: argparse.Namespace) -> tuple[RunConfig, str | Path | None]:
     """The run's config and what it resumes (None: a new run)."""
+    if args.threads is not None:
+        args.overrides = [*args.overrides, f"train.threads={args.threads}"]
     if args.resume == "auto":
         config = load_config(args.config or DEFAULT_CONFIG, args.overrides)
         resume = latest_run(config)
@@ -137,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
             return 128 + int(result.stopped_by)
         means = ", ".join(f"{k} {v:.4g}" for k, v in result.metrics["mean"].items()) if result.metrics else "none"
         print(f"done: {result.run_dir} (step {result.step}); validation: {means}")
+        flow = config.data.flow
+        if flow.resolve(config.data.has_exact_flow) != "exact" and flow.cache_root() is not None:
+            print(flow.build_cache().usage().describe(), file=sys.stderr)
         return 0
 
     return run_command(work)

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 
 __all__ = ["ResumableBatchSampler", "SeededClips", "collate_clips", "make_loader", "CLIP_KEYS"]
 
-CLIP_KEYS = ("input", "target", "flow_fwd", "flow_bwd")
+CLIP_KEYS = ("input", "target", "temporal_target", "flow_fwd", "flow_bwd")
 """Tensor keys of a data set item (docs/conventions.md / v2v.data); ``name`` is the clip's name."""
 
 

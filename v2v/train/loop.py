@@ -42,7 +42,7 @@ from v2v.models.checkpoint import (
     restore_rng_state,
     save_checkpoint,
 )
-from v2v.runtime import resolve_precision
+from v2v.runtime import resolve_precision, use_threads
 
 from .data import CLIP_KEYS, ResumableBatchSampler, make_loader
 from .distributed import Distributed, broadcast_object, gather_objects, setup_distributed, teardown_distributed
@@ -169,7 +169,9 @@ def train_step(
     """One iteration: a discriminator step, then a generator step, on one batch of clips.
 
     Args:
-        batch: ``input`` ``[B,T,Cin,H,W]``, ``target`` ``[B,T,Cout,H,W]``, ``flow_fwd``/``flow_bwd``
+        batch: ``input`` ``[B,T,Cin,H,W]``, ``target`` and ``temporal_target`` ``[B,T,Cout,H,W]``
+            (the clip whose residuals E^g the temporal critic reads as real: the target itself,
+            but for stabilisation the temporally consistent processing), ``flow_fwd``/``flow_bwd``
             ``[B,T-1,2,H,W]`` on the training device (flows already checked finite).
         generator, discriminator: the networks as trained (possibly compiled and/or DDP-wrapped).
         frozen_discriminator: the same discriminator without the DDP wrapper; the generator step
@@ -195,7 +197,7 @@ def train_step(
     uses_residual = switches.temporal_loss or switches.temporal_discriminator
     residual_generated, residual_target = residual_errors(
         generated if uses_residual else generated.detach(),
-        batch["target"],
+        batch["temporal_target"],
         batch["flow_fwd"],
         batch["flow_bwd"],
         check_flows=False,
@@ -409,8 +411,7 @@ def _set_up(config: RunConfig, env: Distributed, resume: str | Path | None) -> _
     """Everything before the first step: the run directory (a new one, or the resumed run's), the
     networks, optimisers and data, their states when resuming, and on rank 0 the reporter."""
     device = env.device
-    if config.train.threads:
-        torch.set_num_threads(config.train.threads)
+    use_threads(config.train.threads)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -439,9 +440,10 @@ def _set_up(config: RunConfig, env: Distributed, resume: str | Path | None) -> _
     seed_everything(config.seed)
     generator = build_generator(config.model, config.task, config.setting_switches).to(device)
     discriminator = build_discriminator(config.model, config.task, config.setting_switches).to(device)
-    train_set = build_dataset(config.data, "train", config.task)
+    train_set = build_dataset(config.data, "train", config.task, progress=config.train.progress and env.is_main)
     # Built now so that a broken validation split fails before hours of training, not after.
-    val_set = build_dataset(config.data, "val", config.task) if env.is_main and config.train.val_videos > 0 else None
+    val_set = (build_dataset(config.data, "val", config.task, progress=config.train.progress)
+               if env.is_main and config.train.val_videos > 0 else None)
     optim = config.optim
     optimizer_generator = torch.optim.Adam(generator.parameters(), lr=optim.lr_generator, betas=(optim.beta1, optim.beta2))
     optimizer_discriminator = torch.optim.Adam(

@@ -54,6 +54,7 @@ def test_synthetic_training_samples(task):
                                 "flow_bwd": clip["flow_bwd"]}, params)
     for key in ("input", "target", "flow_fwd", "flow_bwd"):
         assert torch.equal(sample[key], expected[key]), key
+    assert torch.equal(sample["temporal_target"], sample["target"])  # a paper task's temporal target is its target
     # And the flows align the sample's own input video.
     video = to_unit_range(sample["input"])
     still = mean_identity_error(video, torch.zeros_like(sample["flow_bwd"]))

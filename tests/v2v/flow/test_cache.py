@@ -6,7 +6,7 @@ import warnings
 import pytest
 import torch
 
-from v2v.flow import DISFlowProvider, ExactFlowProvider, FlowCache, storage
+from v2v.flow import DISFlowProvider, ExactFlowProvider, FlowCache, format_bytes, storage
 
 
 class CountingDIS(DISFlowProvider):
@@ -163,3 +163,69 @@ def test_float32_keys_are_those_of_the_first_cache_format(tmp_path):
     digest.update(f"|{array.dtype}|{tuple(array.shape)}|".encode())
     digest.update(array.tobytes())
     assert FlowCache(tmp_path).key(clip, provider) == digest.hexdigest()
+
+
+# -- the size limit ---------------------------------------------------------------------------------
+
+
+def _entry_bytes(tmp_path) -> int:
+    """The size of one entry of a 3-frame 24x32 clip (every clip of these tests)."""
+    probe = FlowCache(tmp_path / "probe", max_bytes=None)
+    probe.get_or_compute(frames(99), DISFlowProvider())
+    return probe.usage().bytes
+
+
+def test_the_least_recently_used_entries_are_evicted_beyond_the_limit(tmp_path):
+    size = _entry_bytes(tmp_path)
+    provider = CountingDIS()
+    cache = FlowCache(tmp_path / "cache", max_bytes=int(3.5 * size))  # room for 3 entries
+    for seed in range(3):
+        cache.get_or_compute(frames(seed), provider)
+        os.utime(cache.path(cache.key(frames(seed), provider)), (1000 + seed, 1000 + seed))  # distinct ages
+    cache.get_or_compute(frames(0), provider)  # a hit: clip 0 is now the most recently used
+    assert cache.hits == 1 and cache.usage().entries == 3 and cache.evicted == 0
+    cache.get_or_compute(frames(3), provider)  # over the limit: trimmed to 90% of it, the least recently used first
+    kept = {seed for seed in range(4) if cache.path(cache.key(frames(seed), provider)).is_file()}
+    assert kept == {0, 2, 3} and cache.evicted == 1  # clip 1, not clip 0 (older, but used since)
+    assert cache.usage().bytes <= 0.9 * cache.max_bytes
+    calls = provider.calls
+    cache.get_or_compute(frames(1), provider)  # evicted: computed again
+    assert provider.calls == calls + 1
+
+
+def test_a_cache_shared_by_processes_keeps_to_the_limit_and_an_entry_evicted_meanwhile_is_recomputed(tmp_path):
+    size = _entry_bytes(tmp_path)
+    provider = CountingDIS()
+    first, second = FlowCache(tmp_path / "c", max_bytes=int(2.5 * size)), FlowCache(tmp_path / "c", max_bytes=int(2.5 * size))
+    first.get_or_compute(frames(0), provider)
+    second.get_or_compute(frames(1), provider)
+    first.get_or_compute(frames(2), provider)  # first's count is listed from disk at its first store: all three
+    assert first.usage().entries <= 2
+    path = first.path(first.key(frames(2), provider))
+    path.unlink()  # another process evicts the entry between the existence check and the read
+    assert first.load(first.key(frames(2), provider), (2, 2, 24, 32)) is None
+
+
+def test_usage_clear_and_the_one_line_description(tmp_path):
+    cache = FlowCache(tmp_path / "cache", max_bytes=2 * 10**9)
+    assert cache.usage().entries == 0 and cache.clear() == 0  # an absent folder holds nothing
+    for seed in range(2):
+        cache.get_or_compute(frames(seed), DISFlowProvider())
+    (cache.path("ab" + "0" * 38).parent).mkdir(parents=True, exist_ok=True)
+    (cache.path("ab" + "0" * 38).parent / ".x.safetensors.123.tmp").write_bytes(b"killed writer")
+    usage = cache.usage()
+    assert usage.entries == 2 and usage.bytes == sum(p.stat().st_size for p in (tmp_path / "cache").rglob("*.safetensors"))
+    assert usage.describe() == f"flow cache {tmp_path / 'cache'}: {format_bytes(usage.bytes)} in 2 entries (limit 2 GB)"
+    assert cache.clear() == 2
+    assert list((tmp_path / "cache").rglob("*")) == []
+
+
+def test_bytes_are_shown_in_decimal_units():
+    assert [format_bytes(n) for n in (12, 12_345, 694_000_000, 2 * 10**9, 123_456_789_000)] == [
+        "12 bytes", "12.3 kB", "694 MB", "2 GB", "123 GB"]
+
+
+def test_a_bad_limit_is_refused(tmp_path):
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="max_bytes must be a positive number of bytes or None"):
+            FlowCache(tmp_path, max_bytes=bad)

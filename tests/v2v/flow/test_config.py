@@ -63,3 +63,17 @@ def test_cache_dir_auto_is_the_users_cache_folder_and_the_environment_overrides_
     assert FlowConfig(cache_dir=str(tmp_path / "mine")).cache_root() == tmp_path / "mine"  # the config wins
     with pytest.raises(ValueError, match="cache_dtype"):
         FlowConfig(cache_dtype="int8")
+
+
+def test_the_cache_limit_comes_from_the_config_else_the_environment_else_2_gb(tmp_path, monkeypatch):
+    monkeypatch.delenv("V2V_FLOW_CACHE_MAX_GB", raising=False)
+    assert FlowConfig(cache_dir=str(tmp_path)).build_cache().max_bytes == 2 * 10**9
+    monkeypatch.setenv("V2V_FLOW_CACHE_MAX_GB", "0.5")
+    assert FlowConfig(cache_dir=str(tmp_path)).build_cache().max_bytes == 500_000_000
+    assert FlowConfig(cache_dir=str(tmp_path), cache_max_gb=40).build_cache().max_bytes == 40 * 10**9  # the config wins
+    monkeypatch.setenv("V2V_FLOW_CACHE_MAX_GB", "lots")
+    with pytest.raises(ValueError, match=r"\$V2V_FLOW_CACHE_MAX_GB must be a positive number of GB, e.g. 2 or 0.5, got 'lots'"):
+        FlowConfig(cache_dir=str(tmp_path)).build_cache()
+    for bad in (0, -1, "big"):
+        with pytest.raises(ValueError, match="cache_max_gb"):
+            FlowConfig(cache_max_gb=bad)

@@ -275,7 +275,7 @@ def test_raft_bad_weights_on_the_command_line_are_one_line_exit_2(fake_torchvisi
     weights.write_bytes(b"not a checkpoint")
     capsys.readouterr()
     assert score_main([str(video), "--reference", str(video), "--flow", "raft", "--raft-weights", str(weights),
-                       "--no-flow-cache", "--quiet"]) == 2
+                       "--quiet"]) == 2
     assert "broken.pth: not a usable RAFT-large state dict" in capsys.readouterr().err
     with pytest.raises(ValueError, match="raft model"):
         make_flow_provider("raft", weights=str(weights), model="huge")

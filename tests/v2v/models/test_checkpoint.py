@@ -2,6 +2,7 @@
 pruning, generator exports, and load_generator on every kind of path."""
 
 import random
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from safetensors.torch import save_file
 from v2v.config import load_config
 from v2v.config_engine import ConfigError
 from v2v.config_engine import to_dict as config_to_dict
+from v2v.data.video_writer import VideoWriter
 from v2v.models import (
     build_generator,
     find_checkpoint,
@@ -21,6 +23,7 @@ from v2v.models import (
     read_generator,
 )
 from v2v.models.checkpoint import (
+    CHECKPOINT_FORMAT,
     best_checkpoint_path,
     capture_rng_state,
     export_generator,
@@ -71,8 +74,29 @@ def test_reading_bad_paths_is_a_clear_error(tmp_path):
         read_checkpoint(foreign)
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"not a zip")
-    with pytest.raises(ValueError, match="not a readable v2v checkpoint"):
+    with pytest.raises(ValueError, match="not a complete torch.save archive"):
         read_checkpoint(garbage)
+    truncated = tmp_path / "truncated.pt"
+    torch.save(new_checkpoint(1, {}), truncated)
+    truncated.write_bytes(truncated.read_bytes()[:-100])
+    with pytest.raises(ValueError, match="not a complete torch.save archive: another kind of file, or a truncated one"):
+        read_checkpoint(truncated)
+
+
+def test_a_video_or_a_pickle_of_objects_is_named_as_no_checkpoint_without_torchs_advice(tmp_path):
+    """torch's weights-only error advises weights_only=False, which would run the file's code: wrong advice here."""
+    video = tmp_path / "clip.mp4"
+    with VideoWriter(video, fps=10) as writer:
+        for _ in range(3):
+            writer.write(np.zeros((16, 16, 3), np.uint8))
+    objects = tmp_path / "objects.pt"
+    torch.save({"format": CHECKPOINT_FORMAT, "callback": Fraction(1, 3)}, objects)
+    for path, expected in ((video, "not a complete torch.save archive"), (objects, "holds Python objects")):
+        with pytest.raises(ValueError) as raised:
+            read_generator(path)
+        message = str(raised.value)
+        assert f"{path} is not a v2v checkpoint" in message and expected in message
+        assert "weights_only" not in message and "run directory" in message
     future = tmp_path / "future.pt"
     torch.save({**new_checkpoint(1, {}), "version": 99}, future)
     with pytest.raises(ValueError, match="version 99"):

@@ -150,8 +150,17 @@ def test_residual_output_is_the_input_plus_a_correction(channels, recurrent):
         assert torch.allclose(torch.stack(stepped, dim=1), generator(video), atol=1e-5)
 
 
-def test_residual_output_needs_matching_channels():
-    with pytest.raises(ValueError, match="in_channels must be 1 or out_channels=1"):
-        small(3, 1, residual=True)
-    with pytest.raises(ValueError, match="in_channels must be 1 or out_channels=3"):
+def test_residual_output_needs_enough_input_channels():
+    with pytest.raises(ValueError, match="in_channels must be 1 or at least out_channels=3"):
         small(2, 3, residual=True)
+    small(3, 1, residual=True)  # the last channel is the base
+
+
+def test_residual_base_is_the_input_s_last_channels():
+    """Six input channels (an original and a processed frame): the output corrects the processed one."""
+    generator = small(6, 3, residual=True).eval()
+    video = torch.rand(1, 2, 6, 32, 32) * 2 - 1
+    with torch.no_grad():
+        generator.output.weight.zero_()
+        generator.output.bias.zero_()
+        assert torch.equal(generator(video), video[:, :, 3:])

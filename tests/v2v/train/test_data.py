@@ -67,6 +67,7 @@ def clip(name, finite=True):
     return {
         "input": torch.zeros(3, 1, 4, 4),
         "target": torch.zeros(3, 3, 4, 4),
+        "temporal_target": torch.zeros(3, 3, 4, 4),
         "flow_fwd": flow,
         "flow_bwd": torch.zeros(2, 2, 4, 4),
         "name": name,

@@ -1,6 +1,8 @@
 """One training iteration (D step then G step) in every setting, and whole tiny runs."""
 
 import json
+import os
+import stat
 
 import cv2
 import pytest
@@ -139,6 +141,23 @@ def test_temporal_gan_weight_matters_exactly_when_the_setting_has_the_temporal_c
     assert torch.equal(*losses) == (not SETTINGS[setting].temporal_discriminator)
 
 
+@pytest.mark.parametrize("setting", ["video2video+local", "video2video+local+global"])
+def test_the_temporal_critic_reads_the_temporal_target_as_real(tiny_config, setting):
+    """E^g comes from ``temporal_target`` (for stabilisation the consistent processing, not the
+    flickering target): changing it changes the critic's loss exactly when the setting has it."""
+    losses = []
+    for shift in (0.0, 0.5):
+        config = tiny_config(f"setting={setting}")
+        generator, discriminator, batch, optimizers = setup(config)
+        batch["temporal_target"] = (batch["target"] + shift * torch.rand_like(batch["target"])).clamp(-1, 1)
+        torch.manual_seed(1)
+        step_losses, _ = run_step(config, generator, discriminator, batch, optimizers)
+        losses.append((step_losses["d"], step_losses["spatial"], step_losses["temporal"]))
+    (d0, spatial0, temporal0), (d1, spatial1, temporal1) = losses
+    assert torch.equal(d0, d1) == (not SETTINGS[setting].temporal_discriminator)
+    assert torch.equal(spatial0, spatial1) and torch.equal(temporal0, temporal1)  # L_spatial reads the target
+
+
 @pytest.mark.parametrize("residual", [False, True])
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_autocast_step_on_cpu(tiny_config, precision, residual):
@@ -154,7 +173,11 @@ def test_autocast_step_on_cpu(tiny_config, precision, residual):
 
 def test_a_tiny_run_leaves_everything(tiny_config):
     config = tiny_config("train.steps=4", "train.checkpoint_every=2", "train.val_every=2", "train.run_name=tiny")
-    result = train(config)
+    previous_umask = os.umask(0o022)
+    try:
+        result = train(config)
+    finally:
+        os.umask(previous_umask)
     run_dir = result.run_dir
     assert run_dir.name == "tiny" and result.step == 4 and result.stopped_by is None
     assert (run_dir / "config.yaml").is_file()
@@ -176,6 +199,13 @@ def test_a_tiny_run_leaves_everything(tiny_config):
     assert exported.step == 4
     assert all(torch.equal(exported.generator.state_dict()[k], v) for k, v in checkpoint["generator"].items())
     assert read_generator(run_dir / "best").step == checkpoint["best"]["step"]
+    # Under umask 022 every file is readable by others, as a plain open() would make it, folders too.
+    written = [path for path in run_dir.rglob("*") if path.is_file()]
+    assert {path.relative_to(run_dir).as_posix() for path in written} >= {
+        "config.yaml", "checkpoints/step_0000004.pt", "generator.safetensors", "metrics.json", "loss.png"}
+    assert {path.relative_to(run_dir).as_posix(): oct(stat.S_IMODE(path.stat().st_mode)) for path in written
+            if stat.S_IMODE(path.stat().st_mode) != 0o644} == {}
+    assert all(stat.S_IMODE(path.stat().st_mode) == 0o755 for path in [run_dir, *run_dir.rglob("*")] if path.is_dir())
     with pytest.raises(FileExistsError, match="--resume"):
         train(config)
 

@@ -100,3 +100,10 @@ def test_a_missing_davis_folder_is_one_line_saying_where_to_get_it(tmp_path, ext
     assert "https://davischallenge.org/davis2017/code.html" in err and "TrainVal 480p" in err
     assert "JPEGImages/480p/<seq>/*.jpg" in err and "ImageSets/2017/{train,val}.txt" in err
     assert not (tmp_path / "runs").exists()
+
+
+def test_threads_is_the_train_threads_override_and_is_checked(tiny_overrides, capsys):
+    assert main(["--dry-run", "--threads", "2", *tiny_overrides]) == 0
+    assert yaml.safe_load(capsys.readouterr().out.split("---")[0])["train"]["threads"] == 2
+    assert main(["--dry-run", "--threads", "-1", *tiny_overrides]) == 2
+    assert "train.threads: must be >= 0" in capsys.readouterr().err
