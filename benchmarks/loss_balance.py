@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from v2v.config import run_config
 from v2v.data import build_dataset
 from v2v.losses import residual_errors, spatial_loss, temporal_loss
-from v2v.models import build_discriminator, build_generator, find_checkpoint, read_checkpoint
+from v2v.models import build_discriminator, build_generator, dataset_processors, find_checkpoint, read_checkpoint
 from v2v.train.data import collate_clips
 
 
@@ -47,12 +47,12 @@ def measure(run: str, clips: int) -> dict:
     discriminator.train()
     parameters = [p for p in generator.parameters() if p.requires_grad]
     temporal = config.setting_switches.temporal_discriminator
-    dataset = build_dataset(config.data, "train", config.task)
+    dataset = build_dataset(config.data, "train", config.task, processors=dataset_processors(config.data, config.task))
     rows = []
     for index in range(clips):
         batch = collate_clips([dataset[index]])
         generated = generator(batch["input"])
-        e_o, e_g = residual_errors(generated, batch["target"], batch["flow_fwd"], batch["flow_bwd"])
+        e_o, e_g = residual_errors(generated, batch["temporal_target"], batch["flow_fwd"], batch["flow_bwd"])
         fake = discriminator(batch["input"], generated, e_o if temporal else None)
         real = discriminator(batch["input"], batch["target"], e_g if temporal else None)
         flat_fake = fake.reshape(fake.shape[0], -1) if temporal else fake.reshape(1, -1)

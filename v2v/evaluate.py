@@ -44,7 +44,7 @@ from v2v.config_engine import add_arguments, from_arguments, require
 from v2v.data import DEFAULT_EVALUATION_SPLIT, build_dataset
 from v2v.fileio import atomic_write_json, atomic_write_text
 from v2v.inference import translate_video
-from v2v.models import read_generator
+from v2v.models import dataset_processors, read_generator
 from v2v.runtime import ThreadsOption, command_name, require_kernels, resolve_device, run_command, use_threads
 from v2v.scoring import DEFAULT_TOF_FLOW, TOF_FLOW_CHOICES, make_tof_flow, mean_scores, score_clip
 from v2v.tables import markdown_table
@@ -162,7 +162,8 @@ def _dataset(config: EvaluateConfig, run_config) -> tuple[Any, dict[str, Any]]:
     if data.source == "davis" and not Path(data.root).is_dir():
         raise FileNotFoundError(f"DAVIS folder {data.root} does not exist")
     split = DEFAULT_EVALUATION_SPLIT[data.source] if config.split is None else config.split
-    dataset = build_dataset(data, split, run_config.task, progress=config.progress)
+    dataset = build_dataset(data, split, run_config.task, progress=config.progress,
+                            processors=dataset_processors(data, run_config.task))
     described = {"source": data.source, "split": split, "frame_size": data.frame_size}
     if data.source == "davis":
         described["root"] = data.root

@@ -21,6 +21,7 @@ from v2v.config import DEFAULT_CONFIG, load_config
 from v2v.config_engine import field_docs, plain_text
 from v2v.data import build_dataset
 from v2v.flow import format_bytes
+from v2v.models import dataset_processors
 from v2v.runtime import ThreadsOption, command_name, run_command, use_threads
 
 __all__ = ["precompute", "main"]
@@ -44,7 +45,8 @@ def precompute(config, splits: list[str], progress: bool = True) -> dict[str, di
         raise ValueError("data.flow.cache_dir is null: caching is off, so there is nothing to precompute")
     counts = {}
     for split in splits:
-        dataset = build_dataset(config.data, split, config.task, progress=progress)
+        dataset = build_dataset(config.data, split, config.task, progress=progress,
+                                processors=dataset_processors(config.data, config.task))
         cache = dataset.flow_cache
         for index in tqdm(range(len(dataset)), desc=f"flows {split}", unit="item", disable=not progress):
             dataset.flows(index)

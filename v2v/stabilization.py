@@ -10,6 +10,9 @@ consistent along the motion of ``I`` while staying close to it:
 - :class:`BlendStabilizer`: flow-guided temporal blending, an exponential moving average of the
   processed frames along the original's motion (below); no training, and the baseline every
   learned stabiliser has to beat;
+- :class:`LearnedStabilizer`: a generator trained on the ``stabilize`` task (:mod:`v2v.tasks`; the
+  paper's networks and objective, its input the original frame and the processed one), run with
+  its recurrent state carried within a shot;
 - :func:`stream_stabilize`: original and processed frames read in lockstep, scene cuts detected on
   the original (:mod:`v2v.scene_cuts`; a cut resets the stabiliser), flows of each consecutive pair
   of the ORIGINAL computed as they stream by (:func:`v2v.flow.iter_pair_flows`, through a
@@ -54,12 +57,15 @@ import torch
 import v2vcore
 from v2v.flow import FlowCache, FlowProvider, iter_pair_flows
 from v2v.frames import to_uint8
+from v2v.inference import StreamingTranslator
 from v2v.scene_cuts import DEFAULT_THRESHOLD, SceneCutDetector
+from v2v.tasks import Task
 
 __all__ = [
     "DEFAULT_STRENGTH",
     "Stabilizer",
     "BlendStabilizer",
+    "LearnedStabilizer",
     "StabilizedFrame",
     "stream_stabilize",
     "stabilize_frames",
@@ -135,6 +141,42 @@ class BlendStabilizer:
             output = torch.where(reliable, self.strength * warped + (1.0 - self.strength) * current, current)
         self._previous = output
         return output[0]
+
+
+class LearnedStabilizer:
+    """A generator trained on a :attr:`~v2v.tasks.Task.processed_input` task (``stabilize``) as a
+    :class:`Stabilizer`: each frame's input is the original and the processed frame (the task's
+    :meth:`~v2v.tasks.Task.input`), the recurrent state is carried from frame to frame and dropped
+    at :meth:`reset`. Its flows come from its own recurrence, so ``step`` ignores ``flows``.
+
+    Args:
+        generator: the trained generator (``step(frame, state)``, :mod:`v2v.models`).
+        task: its task; must process its clips.
+        device: where the generator runs.
+
+    Raises:
+        ValueError: a task that does not take processed frames.
+    """
+
+    def __init__(self, generator: torch.nn.Module, task: Task, device: torch.device) -> None:
+        if not task.processed_input:
+            raise ValueError(f"a learned stabiliser is a generator of a task that takes processed frames (stabilize), "
+                             f"not of the {task.name} task")
+        self.task = task
+        self.translator = StreamingTranslator(generator, device)
+        self._new_shot = True
+
+    def reset(self) -> None:
+        """Drop the recurrent state before the next frame."""
+        self._new_shot = True
+
+    def step(self, original: np.ndarray, processed: np.ndarray,
+             flows: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+        """The stabilised frame t (see :meth:`Stabilizer.step`)."""
+        model_input = self.task.input(_unit_chw(original, "the original frame"), _unit_chw(processed, "the processed frame"))
+        output = self.translator.step(model_input, new_shot=self._new_shot)
+        self._new_shot = False
+        return self.task.display(output)
 
 
 @dataclass(frozen=True)

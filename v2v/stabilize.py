@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,16 +44,15 @@ from v2v.data.video_writer import VideoWriter
 from v2v.flow import DEFAULT_FLOW_PROVIDER, ESTIMATORS, DISFlowProvider, FlowConfig
 from v2v.metrics import pooled_psnr
 from v2v.models import read_generator
-from v2v.models.checkpoint import LoadedGenerator
 from v2v.runtime import CommandFailed, command_name, require_kernels, resolve_device, run_command
 from v2v.scene_cuts import DEFAULT_THRESHOLD
 from v2v.scoring import StreamScorer, check_video_pair, format_report, lockstep
-from v2v.stabilization import DEFAULT_STRENGTH, BlendStabilizer, Stabilizer, stream_stabilize
+from v2v.stabilization import DEFAULT_STRENGTH, BlendStabilizer, LearnedStabilizer, Stabilizer, stream_stabilize
 from v2v.tables import text_table
-from v2v.tasks import FidelityScorer
+from v2v.tasks import FidelityScorer, get_task
 
-__all__ = ["METHODS", "SCORE_PROTOCOLS", "DEFAULT_SCORE_FLOW", "STABILIZE_TASK", "LEARNED_STABILIZERS",
-           "StabilizeConfig", "StabilizeResult", "load_stabilizer", "stabilize", "main"]
+__all__ = ["METHODS", "SCORE_PROTOCOLS", "DEFAULT_SCORE_FLOW", "StabilizeConfig", "StabilizeResult", "load_stabilizer",
+           "stabilize", "main"]
 
 METHODS = ("blend", "learned")
 """``blend``: training-free flow-guided blending; ``learned``: a trained stabiliser (``--checkpoint``)."""
@@ -65,14 +63,6 @@ SCORE_PROTOCOLS = ("v2v", "lai")
 DEFAULT_SCORE_FLOW = "farneback"
 """The evaluation flows of ``--score``: an estimator that shares nothing with the stabiliser's DIS."""
 
-STABILIZE_TASK = "stabilize"
-"""The task a learned stabiliser's checkpoint is trained on."""
-
-LEARNED_STABILIZERS: dict[str, Callable[[LoadedGenerator, torch.device], Stabilizer]] = {}
-"""How a checkpoint becomes a streaming :class:`~v2v.stabilization.Stabilizer`, by the task it was
-trained on: ``(loaded generator, device) -> stabiliser``. The :data:`STABILIZE_TASK` task registers
-its learned stabiliser here (part B of issue 28); a checkpoint of a task without an entry is
-refused with a message naming its task."""
 
 
 @dataclass
@@ -168,7 +158,8 @@ class StabilizeResult:
 
 
 def load_stabilizer(checkpoint: str | Path, device: torch.device) -> Stabilizer:
-    """The learned stabiliser behind ``checkpoint`` (see :data:`LEARNED_STABILIZERS`).
+    """The learned stabiliser behind ``checkpoint``, a generator of the ``stabilize`` task
+    (:class:`v2v.stabilization.LearnedStabilizer`).
 
     Raises:
         FileNotFoundError: nothing to load at ``checkpoint``.
@@ -176,12 +167,12 @@ def load_stabilizer(checkpoint: str | Path, device: torch.device) -> Stabilizer:
             message names the checkpoint and its task).
     """
     loaded = read_generator(checkpoint, map_location=device)
-    build = LEARNED_STABILIZERS.get(loaded.config.task)
-    if build is None:
-        raise ValueError(f"--checkpoint {checkpoint} is a checkpoint of the {loaded.config.task!r} task "
+    task = get_task(loaded.config.task)
+    if not task.processed_input:
+        raise ValueError(f"--checkpoint {checkpoint} is a checkpoint of the {task.name!r} task "
                          f"({loaded.config.setting}), not a learned stabiliser: --checkpoint takes a checkpoint of the "
-                         f"{STABILIZE_TASK!r} task; without one, --method blend stabilises without training")
-    return build(loaded, device)
+                         "'stabilize' task; without one, --method blend stabilises without training")
+    return LearnedStabilizer(loaded.generator, task, device)
 
 
 def _check_paths(config: StabilizeConfig) -> tuple[Path, Path, Path]:

@@ -218,6 +218,12 @@ def _identity(frames: torch.Tensor) -> torch.Tensor:
     return frames
 
 
+def _processed_frames(model_input: torch.Tensor) -> torch.Tensor:
+    """The processed frames of a stabilize input ``[..., 6, H, W]`` (original, then processed): what
+    a residual stabiliser corrects."""
+    return model_input[..., 3:, :, :]
+
+
 def _gray_rgb(luma: torch.Tensor) -> torch.Tensor:
     """``[..., 1, H, W]`` luma as ``[..., 3, H, W]`` gray RGB (the luma of gray RGB is itself)."""
     return luma.expand(*luma.shape[:-3], 3, *luma.shape[-2:])
@@ -374,9 +380,16 @@ TASK_REGISTRY: dict[str, Task] = {
              own_metrics=("psnr", "ssim", "psnr_input"), table_metrics=("psnr", "ssim"),
              scorer_factory=lambda options, executor: FidelityScorer(options.psnr_crop_border), best_metric="psnr",
              output_base=_identity),
+        Task("stabilize", 6, 3, needs_masks=False, self_supervised=False, unit_input=_identity,
+             own_metrics=("psnr", "ssim"), table_metrics=("psnr", "ssim"),
+             scorer_factory=lambda options, executor: FidelityScorer(options.psnr_crop_border), best_metric="warping_error",
+             output_base=_processed_frames, processed_input=True),
     )
 }
-"""Every task, by name: ``segmentation``, ``colorization`` and ``superres``."""
+"""Every task, by name: ``segmentation``, ``colorization``, ``superres`` and ``stabilize`` (a
+per-frame method's flickering output made consistent along the original's motion: the input is
+the original frame and the processed one, the target the processed frame; its fidelity to it
+is ``psnr``/``ssim``, and the run's best checkpoint is its steadiest, by warping error)."""
 
 
 def get_task(task: str | Task) -> Task:

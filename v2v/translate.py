@@ -159,6 +159,10 @@ def translate(config: TranslateConfig) -> TranslateResult:
     device = resolve_device(config.device)
     loaded = read_generator(config.checkpoint, map_location=device)
     task_name = loaded.config.task
+    if get_task(task_name).processed_input:
+        raise ValueError(f"--checkpoint {config.checkpoint} is a {task_name} checkpoint: it takes a per-frame method's output "
+                         "beside the original video; run it with python -m v2v.stabilize --input ORIGINAL --processed "
+                         "PROCESSED --checkpoint RUN")
     reader = open_video_reader(source, fps=None if source.is_file() else config.fps)
     to_file = output_format(destination, config.frames) is not None
     audio_from = source if source.is_file() and to_file and reader.audio_stream_info else None

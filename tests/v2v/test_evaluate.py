@@ -69,6 +69,18 @@ def test_colorization_reports_psnr(tmp_path):
     assert (run / "eval-synthetic-val" / "eval.json").is_file() and (run / "eval-synthetic-test" / "eval.json").is_file()
 
 
+def test_stabilize_scores_fidelity_to_the_processed_frames(tmp_path):
+    run = make_run(tmp_path / "stabilize", "stabilize", processors=("brightness", "hue"))
+    report = evaluate(EvaluateConfig(str(run), progress=False, max_videos=2, max_frames=3, tof_flow="none"))
+    first, second = report["per_sequence"]
+    assert "psnr" in first and "ssim" in first and "psnr_input" not in first and "warping_error" in first
+    outputs, _ = _outputs(run)
+    (item, output), (other, _) = outputs
+    assert item["processor"] == "brightness" and other["processor"] == "hue"  # drawn by index: the same every time
+    expected = metrics.psnr(((output[:3] + 1) / 2).clamp(0, 1), (item["target"][:3] + 1) / 2)
+    assert first["psnr"] == pytest.approx(expected, abs=1e-5)
+
+
 def test_davis_folder_and_protocol(tmp_path, segmentation_run):
     rng = np.random.default_rng(0)
     frames = torch.from_numpy(rng.random((4, 3, 32, 40))).float()

@@ -17,8 +17,12 @@ import v2vcore
 from v2v.data.video_io import open_video_reader, read_video
 from v2v.data.video_writer import VideoWriter
 from v2v.flow import DISFlowProvider
+from v2v.frames import to_uint8
+from v2v.inference import translate_video
+from v2v.models import read_generator
 from v2v.processors import process_clip
 from v2v.stabilize import StabilizeConfig, main, stabilize
+from v2v.tasks import get_task
 
 from _run_fixtures import make_run
 
@@ -214,28 +218,22 @@ def test_a_checkpoint_of_another_task_is_refused_naming_it(tmp_path, pair, capsy
     assert not output.exists()
 
 
-def test_a_registered_learned_stabilizer_runs_through_the_same_stream(tmp_path, pair, monkeypatch):
-    """The hook part B fills: a task's entry in LEARNED_STABILIZERS turns its checkpoint into a stabiliser."""
-    original, _, original_path, processed_path = pair
-    run = make_run(tmp_path / "run", "colorization")
-    built = []
-
-    class ReturnsTheOriginal:
-        def reset(self):
-            pass
-
-        def step(self, original_frame, processed_frame, flows):
-            return torch.from_numpy(original_frame).permute(2, 0, 1).float() / 255.0
-
-    def build(loaded, device):
-        built.append((loaded.config.task, device.type))
-        return ReturnsTheOriginal()
-
-    monkeypatch.setitem(command.LEARNED_STABILIZERS, "colorization", build)
+def test_a_learned_stabilizer_streams_what_the_generator_computes_on_the_whole_clip(tmp_path, pair):
+    """--checkpoint of a stabilize run: the written frames are the generator's output on the whole
+    clip of (original, processed) inputs, run shot by shot (its state dropped at the cut)."""
+    original, processed, original_path, processed_path = pair
+    run = make_run(tmp_path / "run", "stabilize")
     assert main(["--input", str(original_path), "--processed", str(processed_path), "--output", str(tmp_path / "out"),
                  "--checkpoint", str(run), "--device", "cpu", "--quiet", "--no-flow-cache"]) == 0
-    assert built == [("colorization", "cpu")]
-    assert np.array_equal(_read(tmp_path / "out"), original)
+    loaded = read_generator(run)
+    task = get_task("stabilize")
+    model_input = task.input(torch.from_numpy(original).permute(0, 3, 1, 2), torch.from_numpy(processed).permute(0, 3, 1, 2))
+    shots = [translate_video(loaded.generator, model_input[:15], torch.device("cpu")),
+             translate_video(loaded.generator, model_input[15:], torch.device("cpu"))]
+    expected = to_uint8(task.display(torch.cat(shots)).permute(0, 2, 3, 1).numpy())
+    written = _read(tmp_path / "out")
+    assert np.array_equal(written, expected)
+    assert not np.array_equal(written, processed)  # the generator changes the frames: the test can fail
 
 
 def test_existing_output_needs_overwrite(tmp_path, pair, capsys):

@@ -21,6 +21,7 @@ from v2v.tasks import (
 )
 
 TASKS = tuple(TASK_REGISTRY)
+PAPER_TASKS = tuple(name for name in TASKS if not get_task(name).processed_input)
 
 
 def task_channels(task):
@@ -45,7 +46,9 @@ def clip(t=3, h=20, w=24, seed=0):
 
 
 def test_task_list_and_channels():
-    assert TASKS == ("segmentation", "colorization", "superres")
+    assert TASKS == ("segmentation", "colorization", "superres", "stabilize")
+    assert PAPER_TASKS == ("segmentation", "colorization", "superres")
+    assert task_channels("stabilize") == (6, 3)
     assert task_channels("segmentation") == (3, 1)
     assert task_channels("colorization") == (1, 3)
     assert task_channels("superres") == (3, 3)
@@ -53,7 +56,7 @@ def test_task_list_and_channels():
         task_channels("deblur")
 
 
-@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("task", PAPER_TASKS)
 def test_pairs_have_the_declared_channels_and_range(task):
     frames = clip()
     masks = (torch.rand(3, 1, 20, 24) > 0.5).float()
@@ -65,6 +68,25 @@ def test_pairs_have_the_declared_channels_and_range(task):
         assert tensor.min() >= -1.0 and tensor.max() <= 1.0
     assert torch.equal(task_input(frames, task), inputs)
     assert torch.equal(task_target(frames, masks, task), target)
+
+
+def test_stabilize_stacks_original_and_processed_and_targets_the_processed():
+    spec = get_task("stabilize")
+    frames, processed = clip(seed=1), clip(seed=2)
+    inputs, target = spec.pair(frames, None, processed)
+    assert inputs.shape == (3, 6, 20, 24) and target.shape == (3, 3, 20, 24)
+    assert torch.equal(inputs[:, :3], to_model_range(frames)) and torch.equal(inputs[:, 3:], to_model_range(processed))
+    assert torch.equal(target, to_model_range(processed))
+    assert torch.equal(spec.output_base(inputs), inputs[:, 3:])  # a residual stabiliser corrects the processed frame
+    assert spec.baseline(inputs[0]) is None  # the processed video is the target: no input baseline to score
+    assert torch.equal(spec.flow_frames(frames), frames)  # the original's flows: the flicker never enters them
+    assert spec.metrics[:2] == ("psnr", "ssim") and spec.best_metric == "warping_error"
+    uint8 = (processed * 255).round().to(torch.uint8)
+    assert torch.allclose(spec.input(frames, uint8)[:, 3:], to_model_range(uint8.float() / 255))
+    with pytest.raises(ValueError, match="needs the processed frames"):
+        spec.input(frames)
+    with pytest.raises(ValueError, match="needs the processed frames"):
+        spec.target(frames, None)
 
 
 def test_segmentation_target_is_the_mask():
@@ -143,14 +165,14 @@ def test_bad_frames_are_clear_errors():
 
 
 def test_registry_holds_one_task_object_per_name():
-    assert TASKS == ("segmentation", "colorization", "superres")
     for name, task in TASK_REGISTRY.items():
         assert isinstance(task, Task) and task.name == name and get_task(name) is task and get_task(task) is task
         assert task.channels == task_channels(name)
         assert task.metrics[-len(COMMON_METRICS):] == COMMON_METRICS and len(set(task.metrics)) == len(task.metrics)
         assert task.best_metric in METRIC_GOALS and task.best_metric in task.metrics
         assert set(task.table_metrics) <= set(task.own_metrics) and task.accuracy_metric[0] == task.table_metrics[0]
-        assert task.self_supervised == (task.output_base is not None)  # the three tasks: the clip is the target
+        # the paper's tasks with a base take the clip as their target; stabilize's base is the processed frame
+        assert task.self_supervised == (task.output_base is not None and not task.processed_input)
     assert get_task("segmentation").needs_masks and not get_task("colorization").needs_masks
     assert get_task("segmentation").own_metrics == ("J", "J_recall", "J_decay", "F", "F_recall", "F_decay", "T")
     assert get_task("superres").own_metrics == ("psnr", "ssim", "psnr_input")
@@ -173,7 +195,7 @@ def test_scoring_options_are_checked():
         ScoringOptions(psnr_crop_border=-1)
 
 
-@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("task", PAPER_TASKS)
 def test_output_base_is_the_trivial_baseline_psnr_input_scores(task):
     spec = get_task(task)
     frames = torch.rand(3, 3, 16, 20)

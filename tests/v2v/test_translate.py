@@ -135,6 +135,15 @@ def test_segmentation_writes_masks(tmp_path):
     assert set(np.unique(written.numpy())) <= {0.0, 1.0}
 
 
+def test_a_stabilize_checkpoint_is_sent_to_v2v_stabilize(tmp_path, capsys):
+    run = make_run(tmp_path / "stabilize", "stabilize")
+    source = _write_folder(tmp_path / "frames", _shot(2, 3))
+    assert main(["--checkpoint", str(run), "--input", str(source), "--output", str(tmp_path / "out"), "--quiet"]) == 2
+    error = capsys.readouterr().err
+    assert "is a stabilize checkpoint" in error and "python -m v2v.stabilize" in error
+    assert not (tmp_path / "out").exists()
+
+
 def test_missing_and_corrupt_input_are_clear_errors(tmp_path, colorization_run, capsys):
     output = tmp_path / "out.mp4"
     assert main(["--checkpoint", str(colorization_run), "--input", str(tmp_path / "nope.mp4"), "--output", str(output)]) == 2

@@ -8,6 +8,7 @@ from typing import Literal
 
 from v2v.config_engine import Checked, require
 from v2v.flow.config import FlowConfig
+from v2v.processors import FLICKER_MODES, LEARNED_PROCESSOR, PROCESSORS, TRAINING_PROCESSORS
 
 from .synthetic import SyntheticConfig
 
@@ -56,6 +57,13 @@ class DataConfig(Checked):
             regenerate on every access, which is fast); ``videos``: where the decoded shots are
             stored (None: ``$V2V_FRAME_STORE``, else ``~/.cache/v2v/frames``).
         davis_resolution: DAVIS resolution folder (``"480p"`` or ``"Full-Resolution"``).
+        processors: the ``stabilize`` task's flickering per-frame processors (:mod:`v2v.processors`;
+            ``image2image`` is a generator checkpoint run frame by frame, ``processor_checkpoint``);
+            each clip is processed by one of them. Ignored by the other tasks.
+        flicker: how the processors' parameters change from frame to frame (``fresh``, ``drift``;
+            each clip draws one).
+        processor_checkpoint: the generator checkpoint (run folder, ``.pt`` or export) that
+            ``image2image`` runs; required when ``processors`` names it.
         synthetic: parameters of the synthetic clips (objects, motion ranges, edges).
         flow: flow provider and cache.
     """
@@ -75,6 +83,9 @@ class DataConfig(Checked):
     eval_clip_length: int = 30
     materialize_dir: str | None = None
     davis_resolution: str = "480p"
+    processors: tuple[str, ...] = tuple(name for name in TRAINING_PROCESSORS if name != LEARNED_PROCESSOR)
+    flicker: tuple[str, ...] = ("fresh", "drift")
+    processor_checkpoint: str | None = None
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     flow: FlowConfig = field(default_factory=FlowConfig)
 
@@ -111,5 +122,14 @@ class DataConfig(Checked):
             require(value is None or value >= minimum, key, f"must be >= {minimum} or null, got {value}")
         require(self.materialize_dir is None or bool(self.materialize_dir), "materialize_dir", "must be a path or null")
         require(bool(self.davis_resolution), "davis_resolution", "must name a resolution folder, e.g. 480p")
+        require(len(self.processors) > 0, "processors", "must name at least one processor")
+        for name in self.processors:
+            require(name in PROCESSORS or name == LEARNED_PROCESSOR, "processors",
+                    f"unknown processor {name!r}; expected names of {(*PROCESSORS, LEARNED_PROCESSOR)}")
+        require(len(set(self.processors)) == len(self.processors), "processors", f"names a processor twice: {list(self.processors)}")
+        require(LEARNED_PROCESSOR not in self.processors or bool(self.processor_checkpoint), "processor_checkpoint",
+                f"must name the generator checkpoint that processor {LEARNED_PROCESSOR!r} runs (or leave it out of data.processors)")
+        require(len(self.flicker) > 0 and all(mode in FLICKER_MODES for mode in self.flicker), "flicker",
+                f"must name one or more of {FLICKER_MODES}, got {list(self.flicker)}")
         require(synthetic or self.flow.provider != "exact", "flow.provider",
                 f"'exact' is only available for synthetic clips, not data.source={self.source}")

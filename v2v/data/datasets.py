@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -30,10 +31,12 @@ from tqdm import tqdm
 
 from v2v.flow import DEFAULT_FLOW_PROVIDER, ExactFlowProvider, FlowCache, FlowProvider, make_flow_provider
 from v2v.flow.storage import CorruptEntryError, load_tensors_checked, save_tensors_atomic
+from v2v.processors import Processor
 from v2v.tasks import get_task
 
 from .config import SYNTHETIC_SPLITS, DataConfig
 from .davis import DavisSequence, read_annotation, scan_davis
+from .processing import ClipProcessing, check_processing, processors_by_name
 from .samples import assemble, input_flows
 from .synthetic import SyntheticConfig, synthetic_clip
 from .video_io import read_image
@@ -42,6 +45,7 @@ from .videos import VideoFolderDataset, default_frame_store
 __all__ = ["SyntheticVideoDataset", "DavisVideoDataset", "build_dataset"]
 
 _SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
+
 
 
 class SyntheticVideoDataset(Dataset):
@@ -80,6 +84,7 @@ class SyntheticVideoDataset(Dataset):
         flow_provider: FlowProvider | None = None,
         flow_cache: FlowCache | None = None,
         materialize_dir: str | os.PathLike | None = None,
+        processing: ClipProcessing | None = None,
     ) -> None:
         if split not in SYNTHETIC_SPLITS:
             raise ValueError(f"synthetic split must be one of {SYNTHETIC_SPLITS}, got {split!r}")
@@ -101,6 +106,7 @@ class SyntheticVideoDataset(Dataset):
         self.flow_cache = flow_cache
         self.materialize_dir = Path(materialize_dir) if materialize_dir is not None else None
         self.channels = spec.channels
+        self.processing = check_processing(spec, processing)
 
     def __len__(self) -> int:
         return self.num_sequences
@@ -159,7 +165,7 @@ class SyntheticVideoDataset(Dataset):
         return assemble(
             clip["frames"], clip["masks"], self.task, self.flow_provider, self.flow_cache,
             (clip["flow_fwd"], clip["flow_bwd"]), self.crop_size, self.hflip,
-            f"synthetic-{self.split}-{index:05d}", 0,
+            f"synthetic-{self.split}-{index:05d}", 0, processing=self.processing, index=index,
         )
 
 
@@ -215,6 +221,7 @@ class DavisVideoDataset(Dataset):
         hflip: bool = False,
         flow_provider: FlowProvider | None = None,
         flow_cache: FlowCache | None = None,
+        processing: ClipProcessing | None = None,
     ) -> None:
         spec = get_task(task)
         if isinstance(flow_provider, ExactFlowProvider):
@@ -233,6 +240,7 @@ class DavisVideoDataset(Dataset):
         self.whole_videos = (split != "train") if whole_videos is None else bool(whole_videos)
         self.flow_provider = flow_provider if flow_provider is not None else make_flow_provider(DEFAULT_FLOW_PROVIDER)
         self.flow_cache = flow_cache
+        self.processing = check_processing(spec, processing)
         self.sequences: list[DavisSequence] = scan_davis(
             self.root, split, resolution, need_annotations=spec.needs_masks
         )
@@ -292,11 +300,11 @@ class DavisVideoDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         frames, masks, name, start = self.load(index)
         return assemble(frames, masks, self.task, self.flow_provider, self.flow_cache, None,
-                         self.crop_size, self.hflip, name, start)
+                         self.crop_size, self.hflip, name, start, processing=self.processing, index=index)
 
 
 def build_dataset(
-    config: DataConfig, split: str, task: str, *, progress: bool = True
+    config: DataConfig, split: str, task: str, *, progress: bool = True, processors: Sequence[Processor] | None = None,
 ) -> SyntheticVideoDataset | DavisVideoDataset | VideoFolderDataset:
     """The data set a run trains (``split="train"``) or evaluates (``"val"``/``"test"``) on.
 
@@ -310,11 +318,22 @@ def build_dataset(
             ``train`` or ``val``).
         task: a task of :data:`v2v.tasks.TASK_REGISTRY`.
         progress: show a progress bar where a source prepares its data (videos decoded the first time).
+        processors: for a task that processes its clips (``stabilize``), the processors of
+            ``config.processors`` as built (:func:`v2v.models.dataset_processors`, which builds the
+            learned one from its checkpoint); None builds them by name (the learned one cannot be
+            built here). Ignored by the other tasks.
+
+    Raises:
+        ValueError: ``config.processors`` names ``image2image`` and ``processors`` is None.
     """
     if not isinstance(config, DataConfig):
         raise TypeError(f"config must be a DataConfig, got {type(config).__name__}")
-    get_task(task)  # an unknown task fails before any data is touched
+    spec = get_task(task)  # an unknown task fails before any data is touched
     training = split == "train"
+    processing = None
+    if spec.processed_input:
+        processing = ClipProcessing(tuple(processors) if processors is not None else processors_by_name(config.processors),
+                                    tuple(config.flicker), random=training)
     provider = config.flow.build_provider(has_exact_flow=config.has_exact_flow)
     cache = None if isinstance(provider, ExactFlowProvider) else config.flow.build_cache()
     crop = config.crop_size if training else None
@@ -324,7 +343,7 @@ def build_dataset(
             config.root, split, task, short_side=config.short_side, clip_length=config.clip_length,
             clip_stride=config.clip_stride, whole_videos=not training, max_frames=None if training else config.eval_max_frames,
             crop_size=crop, hflip=hflip, flow_provider=provider, flow_cache=cache,
-            store=config.materialize_dir or default_frame_store(), progress=progress,
+            store=config.materialize_dir or default_frame_store(), progress=progress, processing=processing,
         )
     if config.source == "synthetic":
         return SyntheticVideoDataset(
@@ -333,12 +352,12 @@ def build_dataset(
             num_frames=config.clip_length if training else config.eval_clip_length,
             size=config.frame_size, seed=config.seed, synthetic=config.synthetic,
             crop_size=crop, hflip=hflip, flow_provider=provider, flow_cache=cache,
-            materialize_dir=config.materialize_dir,
+            materialize_dir=config.materialize_dir, processing=processing,
         )
     return DavisVideoDataset(
         config.root, split, task, resolution=config.davis_resolution,
         clip_length=config.clip_length, clip_stride=config.clip_stride,
         whole_videos=not training, max_frames=None if training else config.eval_max_frames,
         frame_size=config.frame_size, crop_size=crop, hflip=hflip,
-        flow_provider=provider, flow_cache=cache,
+        flow_provider=provider, flow_cache=cache, processing=processing,
     )

@@ -10,6 +10,7 @@ from v2v.flow import ExactFlowProvider, FlowCache, FlowProvider, iter_pair_flows
 from v2v.tasks import get_task
 
 from .augment import random_crop_flip
+from .processing import ClipProcessing
 
 __all__ = ["input_flows", "assemble"]
 
@@ -45,17 +46,44 @@ def assemble(
     hflip: bool,
     sequence: str,
     start: int,
+    *,
+    processing: ClipProcessing | None = None,
+    index: int = 0,
 ) -> dict:
     """A data-set item from a clip's RGB frames ``[T, 3, H, W]`` in [0, 1] (and masks): the task's
     input and target, the input's flows, one random crop and flip of all of them (training), and
-    its names (see :mod:`v2v.data.datasets`)."""
+    its names (see :mod:`v2v.data.datasets`).
+
+    For a :attr:`~v2v.tasks.Task.processed_input` task (``stabilize``), ``processing`` processes the
+    clip (item ``index``, :class:`~v2v.data.processing.ClipProcessing`): the input is the clip and
+    its processing, the target the processing, ``temporal_target`` its consistent reference, and
+    the item also names the ``processor`` and ``flicker``; the flows are the clip's own.
+
+    Raises:
+        ValueError: a processed-input task without ``processing``.
+    """
     spec = get_task(task)
-    task_in, task_out = spec.pair(frames, masks)
     flow_fwd, flow_bwd = input_flows(spec.flow_frames(frames), provider, cache, exact)
-    # The temporal terms' target (E^g, the critic's real residuals) is the target itself here.
-    sample = {"input": task_in, "target": task_out, "temporal_target": task_out,
-              "flow_fwd": flow_fwd.float(), "flow_bwd": flow_bwd.float()}
-    if crop_size is not None or hflip:
-        sample = random_crop_flip(sample, crop_size, hflip)
-    sample.update(name=f"{sequence}@{start:05d}", sequence=sequence, start=int(start))
+    flows = {"flow_fwd": flow_fwd.float(), "flow_bwd": flow_bwd.float()}
+    augment = crop_size is not None or hflip
+    names = {}
+    if spec.processed_input:
+        if processing is None:
+            raise ValueError(f"the {spec.name} task processes every clip: the data set needs a ClipProcessing "
+                             "(build_dataset makes it from data.processors and data.flicker)")
+        # Crop and flip the clip first, then process the crop: a video as valid as the whole frame
+        # (the flows, computed on the whole frame, are cropped with it), at a fraction of the cost.
+        cropped = random_crop_flip({"frames": frames, **flows}, crop_size, hflip) if augment else {"frames": frames, **flows}
+        frames = cropped.pop("frames")
+        clip = processing(frames, index)
+        task_in, task_out = spec.pair(frames, None, clip.processed)
+        sample = {"input": task_in, "target": task_out, "temporal_target": spec.target(frames, None, clip.consistent), **cropped}
+        names = {"processor": clip.processor, "flicker": clip.flicker}
+    else:
+        task_in, task_out = spec.pair(frames, masks)
+        # E^g, the temporal terms' target (the critic's real residuals), is the target's own.
+        sample = {"input": task_in, "target": task_out, "temporal_target": task_out, **flows}
+        if augment:
+            sample = random_crop_flip(sample, crop_size, hflip)
+    sample.update(name=f"{sequence}@{start:05d}", sequence=sequence, start=int(start), **names)
     return sample

@@ -43,6 +43,7 @@ from v2v.flow import FlowCache, FlowProvider
 from v2v.scene_cuts import DEFAULT_MIN_SHOT_LENGTH, DEFAULT_THRESHOLD, SceneCutDetector
 from v2v.tasks import get_task
 
+from .processing import ClipProcessing, check_processing
 from .samples import assemble, input_flows
 from .video_io import IMAGE_EXTENSIONS, open_video_reader
 
@@ -198,6 +199,8 @@ class VideoFolderDataset(Dataset):
         flow_cache: optional :class:`v2v.flow.FlowCache`.
         store: the folder of decoded shots.
         progress: show a progress bar while videos are decoded for the first time.
+        processing: the flickering processing of a ``stabilize`` clip (required for that task,
+            :class:`v2v.data.processing.ClipProcessing`).
     """
 
     def __init__(
@@ -217,6 +220,7 @@ class VideoFolderDataset(Dataset):
         flow_cache: FlowCache | None = None,
         store: str | os.PathLike,
         progress: bool = True,
+        processing: ClipProcessing | None = None,
     ) -> None:
         if split not in VIDEO_SPLITS:
             raise ValueError(f"the videos source has the splits {VIDEO_SPLITS}, got {split!r}")
@@ -227,6 +231,7 @@ class VideoFolderDataset(Dataset):
         self.hflip = bool(hflip)
         self.flow_provider = flow_provider
         self.flow_cache = flow_cache
+        self.processing = check_processing(get_task(task), processing)
         whole = split != "train" if whole_videos is None else whole_videos
         stride = clip_length if clip_stride is None else clip_stride
         self.shots: list[Shot] = []
@@ -271,5 +276,6 @@ class VideoFolderDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         frames, shot, start = self.load(index)
         name = f"{Path(shot.video).stem}#{shot.index}"
-        return assemble(frames, None, self.task, self.flow_provider, self.flow_cache, None, self.crop_size, self.hflip, name, start)
+        return assemble(frames, None, self.task, self.flow_provider, self.flow_cache, None, self.crop_size, self.hflip, name, start,
+                        processing=self.processing, index=index)
 

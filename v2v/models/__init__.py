@@ -15,7 +15,7 @@ from .checkpoint import find_checkpoint, list_checkpoints, load_generator, read_
 from .discriminator import PatchDiscriminator, RecurrentPatchChannel, TwoChannelDiscriminator
 from .factory import build_discriminator, build_generator
 from .generator import RecurrentUNet
-from .per_frame import build_processors, checkpoint_processor
+from .per_frame import build_processors, checkpoint_processor, dataset_processors
 
 __all__ = [
     "RecurrentUNet",
@@ -31,4 +31,5 @@ __all__ = [
     "list_checkpoints",
     "checkpoint_processor",
     "build_processors",
+    "dataset_processors",
 ]

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
+from v2v.data import DataConfig
 from v2v.frames import to_uint8
 from v2v.inference import StreamingTranslator
 from v2v.processors import LEARNED_PROCESSOR, Processor, get_processor
@@ -23,7 +24,7 @@ from v2v.tasks import get_task
 
 from .checkpoint import read_generator
 
-__all__ = ["checkpoint_processor", "build_processors"]
+__all__ = ["checkpoint_processor", "build_processors", "dataset_processors"]
 
 
 def checkpoint_processor(checkpoint: str | os.PathLike, device: str | torch.device = "cpu") -> Processor:
@@ -82,3 +83,16 @@ def build_processors(names: Sequence[str], checkpoint: str | os.PathLike | None 
         else:
             processors.append(get_processor(name))
     return processors
+
+
+def dataset_processors(data: DataConfig, task: str) -> list[Processor] | None:
+    """The processors a run's data sets take (:func:`v2v.data.build_dataset`'s ``processors``):
+    ``data.processors`` built, the learned one from ``data.processor_checkpoint``, for a task that
+    processes its clips (``stabilize``); None for the other tasks.
+
+    Raises:
+        ValueError, FileNotFoundError: see :func:`build_processors`.
+    """
+    if not get_task(task).processed_input:
+        return None
+    return build_processors(data.processors, data.processor_checkpoint)

@@ -24,7 +24,7 @@ from v2v.config import DEFAULT_CONFIG, RunConfig, available_configs, load_config
 from v2v.config_engine import ConfigError, field_docs, flatten, plain_text, to_dict
 from v2v.data import build_dataset
 from v2v.losses import discriminator_loss, residual_errors, spatial_loss, temporal_loss
-from v2v.models import build_discriminator, build_generator, read_checkpoint
+from v2v.models import build_discriminator, build_generator, dataset_processors, read_checkpoint
 from v2v.runtime import ThreadsOption, command_name, require_kernels, resolve_device, run_command
 from v2v.train.data import collate_clips
 from v2v.train.loop import latest_run, train
@@ -84,8 +84,9 @@ def _dry_run(config: RunConfig) -> None:
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
     print(f"generator:     {type(generator).__name__}, {count(generator):,} parameters")
     print(f"discriminator: {type(discriminator).__name__}, {count(discriminator):,} parameters")
-    train_set = build_dataset(config.data, "train", config.task)
-    val_set = build_dataset(config.data, "val", config.task)
+    processors = dataset_processors(config.data, config.task)
+    train_set = build_dataset(config.data, "train", config.task, processors=processors)
+    val_set = build_dataset(config.data, "val", config.task, processors=processors)
     print(f"data:          {len(train_set)} training clips, {len(val_set)} validation videos")
     batch = collate_clips([train_set[0]])
     with torch.no_grad():

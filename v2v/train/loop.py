@@ -30,7 +30,7 @@ from v2v.config import RESUMABLE_KEYS, RunConfig, save_config
 from v2v.config_engine import ConfigError, diff, to_dict
 from v2v.data import build_dataset
 from v2v.losses import discriminator_loss, generator_adversarial_loss, residual_errors, spatial_loss, temporal_loss
-from v2v.models import build_discriminator, build_generator
+from v2v.models import build_discriminator, build_generator, dataset_processors
 from v2v.models.checkpoint import (
     capture_rng_state,
     export_generator,
@@ -440,9 +440,11 @@ def _set_up(config: RunConfig, env: Distributed, resume: str | Path | None) -> _
     seed_everything(config.seed)
     generator = build_generator(config.model, config.task, config.setting_switches).to(device)
     discriminator = build_discriminator(config.model, config.task, config.setting_switches).to(device)
-    train_set = build_dataset(config.data, "train", config.task, progress=config.train.progress and env.is_main)
+    processors = dataset_processors(config.data, config.task)  # None unless the task processes its clips
+    train_set = build_dataset(config.data, "train", config.task, progress=config.train.progress and env.is_main,
+                              processors=processors)
     # Built now so that a broken validation split fails before hours of training, not after.
-    val_set = (build_dataset(config.data, "val", config.task, progress=config.train.progress)
+    val_set = (build_dataset(config.data, "val", config.task, progress=config.train.progress, processors=processors)
                if env.is_main and config.train.val_videos > 0 else None)
     optim = config.optim
     optimizer_generator = torch.optim.Adam(generator.parameters(), lr=optim.lr_generator, betas=(optim.beta1, optim.beta2))

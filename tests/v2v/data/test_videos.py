@@ -74,6 +74,17 @@ def test_windows_stay_inside_shots_and_items_have_the_task_s_shapes(corpus, tmp_
     assert frames.shape == (5, 3, 48, 64) and 0 <= frames.min() and frames.max() <= 1
 
 
+def test_stabilize_items_are_processed_crops_of_the_windows(corpus, tmp_path):
+    dataset = build_dataset(_config(corpus, tmp_path, processors=("posterize",)), "train", "stabilize")
+    item = dataset[4]
+    assert item["input"].shape == (5, 6, 32, 32) and item["target"].shape == item["temporal_target"].shape == (5, 3, 32, 32)
+    assert item["processor"] == "posterize" and torch.equal(item["target"], item["input"][:, 3:])
+    assert item["flow_fwd"].shape == (4, 2, 32, 32)
+    with pytest.raises(ValueError, match="needs processing"):
+        VideoFolderDataset(corpus, "val", "stabilize", short_side=None, flow_provider=dataset.flow_provider,
+                           store=tmp_path / "store", progress=False)
+
+
 def test_evaluation_items_are_whole_shots_capped(corpus, tmp_path):
     dataset = build_dataset(_config(corpus, tmp_path), "val", "superres")
     assert len(dataset) == 1 and dataset[0]["input"].shape == (10, 3, 48, 64)

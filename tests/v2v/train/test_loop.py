@@ -237,6 +237,15 @@ def test_best_checkpoint_is_the_best_validation(tiny_config, task, metric):
     assert read_checkpoint(run_dir)["best"] == best["best"]  # carried in every later checkpoint
 
 
+def test_stabilize_trains_on_processed_clips_and_keeps_its_steadiest_checkpoint(tiny_config):
+    run_dir = train(tiny_config("task=stabilize", "data.processors=[contrast,hue]", "train.steps=2", "train.val_every=1",
+                                "train.run_name=stabilize")).run_dir
+    rows = [json.loads(line) for line in (run_dir / "scalars.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows if "val/warping_error" in row] == [1, 2] and all("val/psnr" in row for row in rows if "val/warping_error" in row)
+    assert read_checkpoint(run_dir / "checkpoints" / "best.pt")["best"]["metric"] == "warping_error"
+    assert read_generator(run_dir).config.data.processors == ("contrast", "hue")
+
+
 def test_improvement_rule():
     config = load_config("quickstart")
     assert config.best_metric == ("psnr", "max")
