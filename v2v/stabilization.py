@@ -72,8 +72,10 @@ __all__ = [
 ]
 
 DEFAULT_STRENGTH = 0.8
-"""Blend's default strength ``a`` (issue 28's measurement: with DIS flows at 0.8, warping error 0.08-0.14x
-the processed video's under Farneback flows, at 30-34 dB PSNR to it)."""
+"""Blend's default strength ``a``: where its fidelity-against-stability curve flattens. On the held-out
+processors with fresh flicker (``benchmarks/results/stabilize.md``) it cuts the warping error under
+Farneback flows to 0.10-0.19x the processed video's at 25-28 dB PSNR to it; above it, stability
+hardly improves while fidelity keeps falling."""
 
 
 class Stabilizer(Protocol):
