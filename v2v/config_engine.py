@@ -510,7 +510,8 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, *, exclude: Iterab
         if f.name in skipped or not f.init:
             continue
         tp, default = hints[f.name], _default(f)
-        meaning = plain_text(docs.get(f.name, ""))
+        # argparse expands %-formatting in help strings, so a literal "%" must be doubled.
+        meaning = plain_text(docs.get(f.name, "")).replace("%", "%%")
         kwargs: dict[str, Any] = {"dest": f.name}
         if "metavar" in f.metadata:
             kwargs["metavar"] = f.metadata["metavar"]
@@ -535,7 +536,7 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, *, exclude: Iterab
             kwargs["type"] = _scalar_parser(args[0])
         else:
             kwargs["type"] = _scalar_parser(tp)
-        shown = "none" if default is None else default
+        shown = "none" if default is None else str(default).replace("%", "%%")
         help_text = meaning if default is dataclasses.MISSING else f"{meaning} (default: {shown})"
         if f.metadata.get("positional"):
             kwargs.pop("dest")
