@@ -6,10 +6,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from v2v.config_engine import add_arguments
 
