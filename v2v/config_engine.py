@@ -89,7 +89,7 @@ def require(condition: bool, key: str, problem: str) -> None:
 class Checked:
     """Base of every configuration dataclass: on construction each field is checked and normalised
     against its annotation (and against ``metadata={"choices": ...}``, where the choices are owned by
-    another module), then :meth:`check` runs.
+    another module; for a tuple, each element's), then :meth:`check` runs.
 
     A nested section may be given as a mapping (it is built with :func:`build`) or as an instance.
     """
@@ -99,8 +99,10 @@ class Checked:
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
             value = _coerce(getattr(self, f.name), hints[f.name], f.name)
             choices = f.metadata.get("choices")
-            if choices is not None and value is not None and value not in choices:
-                raise ConfigError(f.name, f"must be one of {list(choices)}, got {value!r}{suggestion(str(value), map(str, choices))}")
+            if choices is not None and value is not None:
+                for item in value if isinstance(value, tuple) else (value,):  # a tuple's choices are its elements'
+                    if item not in choices:
+                        raise ConfigError(f.name, f"must be one of {list(choices)}, got {item!r}{suggestion(str(item), map(str, choices))}")
             setattr(self, f.name, value)
         self.check()
 
@@ -510,7 +512,8 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, *, exclude: Iterab
         if f.name in skipped or not f.init:
             continue
         tp, default = hints[f.name], _default(f)
-        meaning = plain_text(docs.get(f.name, ""))
+        # argparse expands %-formatting in help strings, so a literal "%" must be doubled.
+        meaning = plain_text(docs.get(f.name, "")).replace("%", "%%")
         kwargs: dict[str, Any] = {"dest": f.name}
         if "metavar" in f.metadata:
             kwargs["metavar"] = f.metadata["metavar"]
@@ -523,19 +526,21 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, *, exclude: Iterab
         if typing.get_origin(tp) in (typing.Union, types.UnionType):
             non_null = [o for o in typing.get_args(tp) if o is not type(None)]
             base = non_null[0] if len(non_null) == 1 else tp
-        if "choices" in f.metadata:
+        if typing.get_origin(base) is tuple:
+            args = typing.get_args(base)
+            kwargs["nargs"] = "+" if len(args) == 2 and args[1] is Ellipsis else len(args)
+            kwargs["type"] = _scalar_parser(args[0])
+            if "choices" in f.metadata:  # the choices of each element
+                kwargs["choices"] = list(f.metadata["choices"])
+        elif "choices" in f.metadata:
             kwargs["choices"] = list(f.metadata["choices"])
             kwargs["type"] = _scalar_parser(tp)
         elif typing.get_origin(base) is Literal:
             kwargs["choices"] = list(typing.get_args(base))
             kwargs["type"] = _scalar_parser(type(typing.get_args(base)[0]))
-        elif typing.get_origin(base) is tuple:
-            args = typing.get_args(base)
-            kwargs["nargs"] = "+" if len(args) == 2 and args[1] is Ellipsis else len(args)
-            kwargs["type"] = _scalar_parser(args[0])
         else:
             kwargs["type"] = _scalar_parser(tp)
-        shown = "none" if default is None else default
+        shown = "none" if default is None else str(default).replace("%", "%%")
         help_text = meaning if default is dataclasses.MISSING else f"{meaning} (default: {shown})"
         if f.metadata.get("positional"):
             kwargs.pop("dest")

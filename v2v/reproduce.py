@@ -26,6 +26,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import multiprocessing
 import shutil
@@ -39,7 +40,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from v2v.config import load_config
+from v2v.config import SETTING_ORDER, load_config
 from v2v.config_engine import Checked, add_arguments, from_arguments, require
 from v2v.data.video_io import frame_to_uint8, open_video_reader
 from v2v.data.video_writer import VideoWriter
@@ -281,6 +282,8 @@ class ReproduceConfig(Checked):
     real_video: tuple[str, ...] | None = field(default=None, metadata={"metavar": "CLIP"})
     """Real clips (video files or frame folders) to translate with every task's image2image and full-method
     cells and score (flows of the clip itself; PSNR against the clip where it is the target)."""
+    settings: tuple[str, ...] | None = field(default=None, metadata={"choices": SETTING_ORDER, "metavar": "SETTING"})
+    """Train only these settings of Table 1 (none: the budget's); the table then has only their rows."""
     figures: bool = False
     """Also draw the strips, the per-frame warping error and the trade-off plot into OUTPUT/figures."""
     progress: bool = field(default=True, metadata={"flag": "--quiet"})
@@ -302,6 +305,13 @@ class ReproduceConfig(Checked):
             return self.budget
         return "real" if self.data is not None and self.data[0] == "videos" else "cpu"
 
+    def grid(self) -> Budget:
+        """The budget run, narrowed to ``settings`` (kept in Table 1's order) when they are given."""
+        budget = BUDGETS[self.budget_name]
+        if self.settings is None:
+            return budget
+        return dataclasses.replace(budget, settings=tuple(s for s in SETTING_ORDER if s in self.settings))
+
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status (0 success, 2 bad options or data, 130 Ctrl-C)."""
@@ -317,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         options = from_arguments(ReproduceConfig, args)
         # Before any heavy work: the cells train on device "auto" and score on the CPU.
         require_kernels(resolve_device("auto"), "cpu")
-        budget = BUDGETS[options.budget_name]
+        budget = options.grid()
         output = Path(options.output or f"runs/reproduce-{budget.name}")
         command = "python -m v2v.reproduce " + " ".join(argv if argv is not None else sys.argv[1:])
         report = reproduce(budget, output, jobs=budget.jobs if options.jobs is None else options.jobs, data=options.data,

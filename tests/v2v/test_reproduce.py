@@ -206,3 +206,21 @@ def synthetic_frames(seed: int, frames: int = 12) -> list:
     from v2v.frames import to_uint8
 
     return list(to_uint8(synthetic_clip(seed, size=(48, 64), num_frames=frames)["frames"].permute(0, 2, 3, 1).numpy()))
+
+
+def test_settings_narrow_the_budget_in_table_order():
+    from v2v.reproduce import ReproduceConfig
+
+    options = ReproduceConfig(data=("videos", "."), settings=("video2video+local+global", "image2image"))
+    budget = options.grid()
+    assert budget.name == "real" and budget.settings == ("image2image", "video2video+local+global")
+    assert {cell.setting for cell in plan_cells(budget)} == set(budget.settings)
+    assert len(plan_cells(budget)) == 2 * 2 * 3  # two tasks, two settings, three seeds
+    assert ReproduceConfig().grid() is BUDGETS["cpu"]
+
+
+def test_an_unknown_setting_exits_2_naming_the_choices(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--budget", "smoke", "--settings", "video2video+global", "--output", str(tmp_path / "a")])
+    assert stop.value.code == 2 and "invalid choice: 'video2video+global'" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists()
