@@ -350,6 +350,12 @@ class Task:
             return (output > 0).float()
         return to_unit_range(output).clamp(0, 1)
 
+    def shown_input(self, model_input: torch.Tensor) -> torch.Tensor:
+        """The part of a model input ``[..., in_channels, H, W]`` in [-1, 1] that pictures show as the
+        input: the processed frames for a :attr:`processed_input` task (the original is the flows'
+        source, not what is corrected), the whole input otherwise."""
+        return self.output_base(model_input) if self.processed_input else model_input
+
     def baseline(self, model_input: torch.Tensor) -> torch.Tensor | None:
         """The input taken as the output, displayed (``output_base`` in [0, 1]), or None (no base, or
         a :attr:`processed_input` task, whose base is its target)."""

@@ -79,6 +79,8 @@ def test_stabilize_stacks_original_and_processed_and_targets_the_processed():
     assert torch.equal(target, to_model_range(processed))
     assert torch.equal(spec.output_base(inputs), inputs[:, 3:])  # a residual stabiliser corrects the processed frame
     assert spec.baseline(inputs[0]) is None  # the processed video is the target: no input baseline to score
+    assert torch.equal(spec.shown_input(inputs), inputs[:, 3:])  # pictures show what is corrected
+    assert torch.equal(get_task("colorization").shown_input(inputs[:, :1]), inputs[:, :1])
     assert torch.equal(spec.flow_frames(frames), frames)  # the original's flows: the flicker never enters them
     assert spec.metrics[:2] == ("psnr", "ssim") and spec.best_metric == "warping_error"
     uint8 = (processed * 255).round().to(torch.uint8)

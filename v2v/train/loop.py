@@ -43,6 +43,7 @@ from v2v.models.checkpoint import (
     save_checkpoint,
 )
 from v2v.runtime import resolve_precision, use_threads
+from v2v.tasks import get_task
 
 from .data import CLIP_KEYS, ResumableBatchSampler, make_loader
 from .distributed import Distributed, broadcast_object, gather_objects, setup_distributed, teardown_distributed
@@ -336,7 +337,8 @@ def _validate(run: _Run, step: int) -> tuple[dict[str, Any], ValidationSample | 
     sample = result.sample
     if sample is not None:
         frames = min(STRIP_FRAMES, sample.input.shape[0])
-        strip = validation_strip(sample.input[:frames], sample.output[:frames], sample.target[:frames],
+        shown = get_task(config.task).shown_input(sample.input[:frames])
+        strip = validation_strip(shown, sample.output[:frames], sample.target[:frames],
                                  sample.flow_fwd[: frames - 1], sample.flow_bwd[: frames - 1], height=config.train.image_height)
         run.reporter.image("val/input_output_target_residual_mask_flow", step, strip)
         write_png(run.run_dir / "images" / f"val_{step:07d}.png", strip)
@@ -553,7 +555,7 @@ def _loop(run: _Run) -> tuple[int, signal.Signals | None, dict[str, Any] | None,
                     )
                 window, window_steps, window_start = {}, 0, time.perf_counter()
             if reporter is not None and (step % config.train.image_every == 0 or last):
-                reporter.strip("train/input_output_target", step, batch["input"][0], generated[0], batch["target"][0],
+                reporter.strip("train/input_output_target", step, get_task(config.task).shown_input(batch["input"][0]), generated[0], batch["target"][0],
                                height=config.train.image_height)
 
             # Validation on rank 0, skipped when stopping (a preempted job has seconds, not minutes);
@@ -597,7 +599,7 @@ def _finish(run: _Run, step: int, stopped_by: signal.Signals | None, sample: Val
         export_generator(run.run_dir, run.generator.state_dict(), to_dict(config), step)
         if sample is not None:
             safe_name = "".join(c if c.isalnum() or c in "-_." else "_" for c in sample.name)
-            write_video(run.run_dir / "samples" / f"{safe_name}.mp4", side_by_side(sample.input, sample.output, sample.target))
+            write_video(run.run_dir / "samples" / f"{safe_name}.mp4", side_by_side(get_task(config.task).shown_input(sample.input), sample.output, sample.target))
         if config.train.plot_losses:
             plot_scalars(reporter.jsonl, run.run_dir / "loss.png", [*LOSS_TAGS, f"val/{config.best_metric[0]}"])
         reporter.log(f"finished: {run.run_dir} (step {step}); generator export {run.run_dir / 'generator.safetensors'}")
