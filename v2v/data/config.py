@@ -8,7 +8,7 @@ from typing import Literal
 
 from v2v.config_engine import Checked, require
 from v2v.flow.config import FlowConfig
-from v2v.processors import FLICKER_MODES, LEARNED_PROCESSOR, PROCESSORS, TRAINING_PROCESSORS
+from v2v.processors import FLICKER_MODES, HELD_OUT_PROCESSORS, LEARNED_PROCESSOR, PROCESSORS, TRAINING_PROCESSORS
 
 from .synthetic import SyntheticConfig
 
@@ -59,7 +59,8 @@ class DataConfig(Checked):
         davis_resolution: DAVIS resolution folder (``"480p"`` or ``"Full-Resolution"``).
         processors: the ``stabilize`` task's flickering per-frame processors (:mod:`v2v.processors`;
             ``image2image`` is a generator checkpoint run frame by frame, ``processor_checkpoint``);
-            each clip is processed by one of them. Ignored by the other tasks.
+            each clip is processed by one of them; the held-out ones (``gamma``, ``stylization``,
+            ``clahe``) are refused. Ignored by the other tasks.
         flicker: how the processors' parameters change from frame to frame (``fresh``, ``drift``;
             each clip draws one).
         processor_checkpoint: the generator checkpoint (run folder, ``.pt`` or export) that
@@ -127,6 +128,9 @@ class DataConfig(Checked):
             require(name in PROCESSORS or name == LEARNED_PROCESSOR, "processors",
                     f"unknown processor {name!r}; expected names of {(*PROCESSORS, LEARNED_PROCESSOR)}")
         require(len(set(self.processors)) == len(self.processors), "processors", f"names a processor twice: {list(self.processors)}")
+        held_out = [name for name in self.processors if name in HELD_OUT_PROCESSORS]
+        require(not held_out, "processors", f"{held_out} are held out for evaluation (v2v.processors.HELD_OUT_PROCESSORS): a "
+                "stabiliser trained on them could not be evaluated on unseen flicker")
         require(LEARNED_PROCESSOR not in self.processors or bool(self.processor_checkpoint), "processor_checkpoint",
                 f"must name the generator checkpoint that processor {LEARNED_PROCESSOR!r} runs (or leave it out of data.processors)")
         require(len(self.flicker) > 0 and all(mode in FLICKER_MODES for mode in self.flicker), "flicker",

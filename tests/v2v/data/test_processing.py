@@ -119,10 +119,11 @@ def test_the_learned_processor_comes_in_built():
 
 
 @pytest.mark.parametrize("overrides, key, message", [
-    ({"processors": ("gamma", "blur")}, "processors", "unknown processor 'blur'"),
+    ({"processors": ("hue", "blur")}, "processors", "unknown processor 'blur'"),
     ({"processors": ()}, "processors", "at least one processor"),
-    ({"processors": ("gamma", "gamma")}, "processors", "names a processor twice"),
-    ({"processors": ("gamma", "image2image")}, "processor_checkpoint", "must name the generator checkpoint"),
+    ({"processors": ("hue", "hue")}, "processors", "names a processor twice"),
+    ({"processors": ("hue", "clahe")}, "processors", r"\['clahe'\] are held out for evaluation"),
+    ({"processors": ("hue", "image2image")}, "processor_checkpoint", "must name the generator checkpoint"),
     ({"flicker": ("fresh", "strobe")}, "flicker", "must name one or more"),
 ])
 def test_config_refuses_bad_processor_options(overrides, key, message):
