@@ -28,6 +28,7 @@ Usage::
 
     python benchmarks/stabilize_eval.py                              # the committed first version
     python benchmarks/stabilize_eval.py --method "learned (local+global)=runs/stabilize"
+    python benchmarks/stabilize_eval.py --method "learned=runs/s0,runs/s1,runs/s2"   # three training seeds
     python benchmarks/stabilize_eval.py --quick                      # a smoke run: 1 clip, 1 seed
 
 Writes ``benchmarks/results/stabilize.{md,json}`` (``--output``) and the figures
@@ -90,7 +91,9 @@ REFERENCE = "flicker-free reference"
 the processed frames a stabiliser that removed exactly the flicker would be."""
 
 Method = Callable[[np.ndarray, np.ndarray], np.ndarray] | str | Path
-"""A stabiliser under evaluation: a callable on whole clips, or a run folder of a learned stabiliser."""
+"""A stabiliser under evaluation: a callable on whole clips, or a run folder of a learned stabiliser.
+:func:`evaluate` also takes a list of them under one name: replicas of one method (its training
+seeds), whose rows carry their index as ``replica`` and whose summary has their spread."""
 
 
 @dataclass(frozen=True)
@@ -186,7 +189,7 @@ def score_clip(original: np.ndarray, videos: Mapping[str, np.ndarray], scorings:
 
 
 def evaluate(
-    methods: Mapping[str, Method],
+    methods: Mapping[str, Method | Sequence[Method]],
     clips: Sequence[Clip],
     *,
     processors: Sequence[str] = HELD_OUT_PROCESSORS,
@@ -201,8 +204,8 @@ def evaluate(
     """Process, stabilise and score every (clip, processor, flicker, seed).
 
     Args:
-        methods: name -> :data:`Method`; the processed video itself is always scored, as ``processed``,
-            and so is the :data:`REFERENCE`.
+        methods: name -> :data:`Method`, or a list of replicas of one method (training seeds); the
+            processed video itself is always scored, as ``processed``, and so is the :data:`REFERENCE`.
         clips: the clips (:func:`real_clips`, :func:`synthetic_clips`).
         processors, flickers, seeds: of :func:`v2v.processors.process_clip`.
         scorings: name -> (protocol, flow provider name) (:data:`SCORINGS`).
@@ -213,11 +216,18 @@ def evaluate(
 
     Returns:
         ``{"rows": [...], "strip": {...} or None}``: a row per (clip, processor, flicker, seed, video)
-        with ``warping_error`` per scoring, ``ratio`` to the processed video's per scoring, ``psnr``
-        and ``ssim``.
+        with ``method``, ``replica`` (0 unless the method has several), ``warping_error`` per scoring,
+        ``ratio`` to the processed video's per scoring, ``psnr`` and ``ssim``. The strip keeps each
+        method's first replica.
     """
     method_flow = make_flow_provider(METHOD_FLOW)
-    callables = {name: as_callable(method, method_flow, cache, device) for name, method in methods.items()}
+    # One video per (method, replica), keyed by the method's name alone for its first replica.
+    callables: dict[str, tuple[str, int, Callable]] = {}
+    for name, method in methods.items():
+        replicas = list(method) if isinstance(method, (list, tuple)) else [method]
+        for index, replica in enumerate(replicas):
+            key = name if index == 0 else f"{name} [{index}]"
+            callables[key] = (name, index, as_callable(replica, method_flow, cache, device))
     providers = {name: (protocol, make_flow_provider(flow)) for name, (protocol, flow) in scorings.items()}
     rows, kept = [], None
     started = time.perf_counter()
@@ -227,21 +237,23 @@ def evaluate(
                 for seed in seeds:
                     processed = process_clip(clip.frames, processor, seed, flicker)
                     videos = {PROCESSED: processed, REFERENCE: process_clip(clip.frames, processor, seed, "none"),
-                              **{name: method(clip.frames, processed) for name, method in callables.items()}}
+                              **{key: method(clip.frames, processed) for key, (_, _, method) in callables.items()}}
                     scores = score_clip(clip.frames, videos, providers, cache)
                     base = scores[PROCESSED]["warping_error"]
-                    for name, score in scores.items():
+                    for key, score in scores.items():
+                        name, replica, _ = callables.get(key, (key, 0, None))
                         rows.append({
                             "clip": clip.name, "source": clip.source, "frames": int(len(clip.frames)),
-                            "processor": processor, "flicker": flicker, "seed": seed, "method": name,
+                            "processor": processor, "flicker": flicker, "seed": seed, "method": name, "replica": replica,
                             "warping_error": score["warping_error"],
                             "ratio": {key: value / base[key] if base[key] > 0 else float("nan") for key, value in score["warping_error"].items()},
                             "psnr": score["psnr"], "ssim": score["ssim"],
                         })
                     if strip == (clip.name, processor, flicker, seed):
+                        firsts = [key for key in videos if callables.get(key, (key, 0, None))[1] == 0]
                         kept = {"clip": clip.name, "processor": processor, "flicker": flicker, "seed": seed,
-                                "videos": {"original": clip.frames, **videos},
-                                "per_frame": {name: score["per_frame"] for name, score in scores.items()}}
+                                "videos": {"original": clip.frames, **{key: videos[key] for key in firsts}},
+                                "per_frame": {key: scores[key]["per_frame"] for key in firsts}}
         log(f"clip {number + 1}/{len(clips)} {clip.name} ({len(clip.frames)} frames) done at {time.perf_counter() - started:.0f} s")
     return {"rows": rows, "strip": kept}
 
@@ -255,9 +267,11 @@ def _mean(values: Sequence[float]) -> float:
 
 
 def summarize(rows: Sequence[dict[str, Any]], scorings: Sequence[str]) -> list[dict[str, Any]]:
-    """Per (source, processor, flicker or ``both``, method): the means over clips and seeds of the
-    warping error and its ratio to the processed video's (per scoring), PSNR and SSIM, and the
-    standard deviation over seeds of the seeds' mean headline ratio."""
+    """Per (source, processor, flicker or ``both``, method): the means over clips, seeds and replicas
+    of the warping error and its ratio to the processed video's (per scoring), PSNR and SSIM; the
+    standard deviation over the processors' seeds of the seeds' mean headline ratio; and for a
+    method with several replicas (training seeds) their number and the standard deviation over
+    them of their mean headline ratio and PSNR."""
     summary = []
     keys = dict.fromkeys((row["source"], row["processor"], row["method"]) for row in rows)
     for source, processor, method in keys:
@@ -266,11 +280,18 @@ def summarize(rows: Sequence[dict[str, Any]], scorings: Sequence[str]) -> list[d
                       and flicker in (row["flicker"], "both")]
             seeds = sorted({row["seed"] for row in chosen})
             per_seed = [_mean([row["ratio"][scorings[0]] for row in chosen if row["seed"] == seed]) for seed in seeds]
+            replicas = sorted({row["replica"] for row in chosen})
+            per_replica = [[row for row in chosen if row["replica"] == replica] for replica in replicas]
+            replica_ratio = [_mean([row["ratio"][scorings[0]] for row in group]) for group in per_replica]
+            replica_psnr = [_mean([row["psnr"] for row in group]) for group in per_replica]
             summary.append({
                 "source": source, "processor": processor, "flicker": flicker, "method": method, "videos": len(chosen),
                 "warping_error": {key: _mean([row["warping_error"][key] for row in chosen]) for key in scorings},
                 "ratio": {key: _mean([row["ratio"][key] for row in chosen]) for key in scorings},
                 "ratio_seed_std": statistics.stdev(per_seed) if len(per_seed) > 1 else 0.0,
+                "replicas": len(replicas),
+                "ratio_replica_std": statistics.stdev(replica_ratio) if len(replicas) > 1 else 0.0,
+                "psnr_replica_std": statistics.stdev(replica_psnr) if len(replicas) > 1 else 0.0,
                 "psnr": _mean([row["psnr"] for row in chosen]), "ssim": _mean([row["ssim"] for row in chosen]),
             })
     return summary
@@ -325,7 +346,9 @@ def markdown_report(document: dict[str, Any]) -> str:
         + ", ".join(f"{c['name']} ({c['frames']}, {c['height']}x{c['width']})" for c in document["clips"]),
         "",
         "Ratio: a video's warping error over the processed video's (per clip, processor, flicker and seed; then the mean, "
-        "± the standard deviation over seeds of the seeds' means); lower is more stable. PSNR (of the MSE pooled over "
+        "± the standard deviation over the processors' seeds of the seeds' means; for a learned stabiliser trained with "
+        "several seeds, the mean over them ± the standard deviation over training seeds, marked `(n seeds)`); lower is "
+        "more stable. PSNR (of the MSE pooled over "
         "frames) and SSIM are against the processed frames; higher is closer. The flicker-free reference is the same "
         f"processor with frame 0's parameters held (`none`): where a stabiliser that removed exactly the flicker would be. "
         f"`{OWN_FLOWS}` scores with the flows blend itself uses: NOT an evaluation (docs/stabilize.md).",
@@ -338,11 +361,18 @@ def markdown_report(document: dict[str, Any]) -> str:
         header = ["method"] + [f"{p} {column}" for p in processors for column in ("ratio", "PSNR", "SSIM")]
         rows = []
         for method in methods:
-            cells = [method]
+            replicas = max(e["replicas"] for e in summary if e["method"] == method)
+            cells = [method if replicas == 1 else f"{method} ({replicas} seeds)"]
             for processor in processors:
                 entry = find.get((source, processor, "both", method))
-                cells += [f"{_number(entry['ratio'][scorings[0]])} ± {entry['ratio_seed_std']:.3f}", _number(entry["psnr"], 2),
-                          _number(entry["ssim"])] if entry else ["", "", ""]
+                if entry is None:
+                    cells += ["", "", ""]
+                elif replicas > 1:
+                    cells += [f"{_number(entry['ratio'][scorings[0]])} ± {entry['ratio_replica_std']:.3f}",
+                              f"{_number(entry['psnr'], 2)} ± {entry['psnr_replica_std']:.2f}", _number(entry["ssim"])]
+                else:
+                    cells += [f"{_number(entry['ratio'][scorings[0]])} ± {entry['ratio_seed_std']:.3f}", _number(entry["psnr"], 2),
+                              _number(entry["ssim"])]
             rows.append(cells)
         lines += markdown_table(header, rows, right=range(1, len(header))) + [""]
     for source in sources:
@@ -464,11 +494,12 @@ def strip_figure(kept: dict[str, Any], scoring: str, columns: int = 5) -> bytes:
 # The command.
 
 
-def _parse_method(text: str) -> tuple[str, str]:
-    name, sep, run = text.partition("=")
-    if not sep or not name or not run:
-        raise argparse.ArgumentTypeError(f"--method takes NAME=RUN_FOLDER, got {text!r}")
-    return name, run
+def _parse_method(text: str) -> tuple[str, list[str]]:
+    name, sep, runs = text.partition("=")
+    folders = [run for run in runs.split(",") if run]
+    if not sep or not name or not folders:
+        raise argparse.ArgumentTypeError(f"--method takes NAME=RUN_FOLDER[,RUN_FOLDER...] (one folder per training seed), got {text!r}")
+    return name, folders
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -485,8 +516,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     parser.add_argument("--strengths", type=float, nargs="+", default=list(STRENGTHS))
     parser.add_argument("--scorings", nargs="+", default=list(SCORINGS), choices=list(SCORINGS))
-    parser.add_argument("--method", type=_parse_method, action="append", default=[], metavar="NAME=RUN",
-                        help="a learned stabiliser's run folder to evaluate beside blend (repeatable)")
+    parser.add_argument("--method", type=_parse_method, action="append", default=[], metavar="NAME=RUN[,RUN...]",
+                        help="a learned stabiliser's run folder to evaluate beside blend, or several (its training seeds; "
+                        "reported as their mean and spread); repeatable")
     parser.add_argument("--device", default="cpu", help="where learned stabilisers run")
     parser.add_argument("--flow-cache", default="auto", help="flow cache folder (auto: the user's; none: no cache)")
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "stabilize",

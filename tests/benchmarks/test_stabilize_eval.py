@@ -72,3 +72,27 @@ def test_main_writes_the_report_the_json_and_the_figures(tmp_path):
     for name in ("stabilize-fidelity.png", "stabilize-strip.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert np.isfinite([entry["ratio"]["v2v-farneback"] for entry in written["summary"]]).all()
+
+
+def test_replicas_of_one_method_are_rows_of_that_method_with_their_spread(clips):
+    def scaled(factor):
+        return lambda original, processed: (processed.astype(np.float32) * factor).round().clip(0, 255).astype(np.uint8)
+
+    result = stabilize_eval.evaluate({"dimmer": [scaled(0.9), scaled(0.5)]}, clips, processors=["gamma"], flickers=["fresh"],
+                                     seeds=[0], scorings=SCORINGS, strip=(clips[0].name, "gamma", "fresh", 0))
+    dimmer = [row for row in result["rows"] if row["method"] == "dimmer"]
+    assert [row["replica"] for row in dimmer] == [0, 1] and dimmer[0]["psnr"] > dimmer[1]["psnr"]
+    assert set(result["strip"]["videos"]) == {"original", "processed", "flicker-free reference", "dimmer"}
+    (entry,) = [e for e in stabilize_eval.summarize(result["rows"], list(SCORINGS)) if e["method"] == "dimmer" and e["flicker"] == "both"]
+    assert entry["replicas"] == 2 and entry["psnr"] == pytest.approx((dimmer[0]["psnr"] + dimmer[1]["psnr"]) / 2)
+    assert entry["psnr_replica_std"] == pytest.approx(abs(dimmer[0]["psnr"] - dimmer[1]["psnr"]) / 2 ** 0.5)
+    assert stabilize_eval._parse_method("learned=a,b") == ("learned", ["a", "b"])
+    with pytest.raises(Exception, match="NAME=RUN_FOLDER"):
+        stabilize_eval._parse_method("learned=")
+    document = {"summary": stabilize_eval.summarize(result["rows"], list(SCORINGS)), "scorings": SCORINGS, "rows": result["rows"],
+                "settings": {"processors": ["gamma"], "flickers": ["fresh"], "seeds": [0]}, "description": "d", "command": "c",
+                "commit": "x", "machine": "m", "date": "today", "clips": [{"name": clips[0].name, "source": "synthetic",
+                "frames": 6, "height": 32, "width": 40}], "costs": {"repeats": 1, "milliseconds": {"gamma": {"24x32": 0.1}}},
+                "figures": {"fidelity": "f.png", "strip": "s.png"}}
+    report = stabilize_eval.markdown_report(document)
+    assert f"| dimmer (2 seeds) | {entry['ratio']['v2v-farneback']:.3f} ± {entry['ratio_replica_std']:.3f} |" in report
