@@ -44,3 +44,22 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             reporter.write_line(f"FAILED (home): {message}", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     shutil.rmtree(SANDBOX, ignore_errors=True)
+
+
+@pytest.fixture
+def disk_full_after(monkeypatch):
+    """``disk_full_after(n)``: from then on ``v2v.data.VideoWriter.write`` raises ``OSError("disk full
+    (simulated)")`` once ``n`` frames are written (a write failure in the middle of a video)."""
+    from v2v.data.video_writer import VideoWriter
+
+    def arm(frames: int) -> None:
+        original = VideoWriter.write
+
+        def failing_write(self, frame):
+            if self.frames_written == frames:
+                raise OSError("disk full (simulated)")
+            original(self, frame)
+
+        monkeypatch.setattr(VideoWriter, "write", failing_write)
+
+    return arm

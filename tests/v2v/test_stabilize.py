@@ -173,16 +173,9 @@ def test_corrupt_or_missing_input_leaves_nothing(tmp_path, pair, capsys):
     assert not output.exists() and not list(tmp_path.glob(".out*"))
 
 
-def test_a_failed_write_leaves_no_output(tmp_path, pair, monkeypatch, capsys):
+def test_a_failed_write_leaves_no_output(tmp_path, pair, disk_full_after, capsys):
     _, _, original_path, processed_path = pair
-    original_write = VideoWriter.write
-
-    def failing_write(self, frame):
-        if self.frames_written == 3:
-            raise OSError("disk full (simulated)")
-        original_write(self, frame)
-
-    monkeypatch.setattr(VideoWriter, "write", failing_write)
+    disk_full_after(3)
     output = tmp_path / "out.mp4"
     assert main(["--input", str(original_path), "--processed", str(processed_path), "--output", str(output), "--quiet",
                  "--no-flow-cache"]) == 1

@@ -156,17 +156,10 @@ def test_missing_and_corrupt_input_are_clear_errors(tmp_path, colorization_run, 
     assert not output.exists()
 
 
-def test_a_failed_run_leaves_no_output(tmp_path, colorization_run, monkeypatch, capsys):
+def test_a_failed_run_leaves_no_output(tmp_path, colorization_run, disk_full_after, capsys):
     source = _write_folder(tmp_path / "frames", _shot(1, 6))
     output = tmp_path / "out.mp4"
-    original = VideoWriter.write
-
-    def failing_write(self, frame):
-        if self.frames_written == 3:
-            raise OSError("disk full (simulated)")
-        original(self, frame)
-
-    monkeypatch.setattr(VideoWriter, "write", failing_write)
+    disk_full_after(3)
     assert main(["--checkpoint", str(colorization_run), "--input", str(source), "--output", str(output), "--quiet"]) == 1
     assert "disk full" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]  # no output, no temporary file
