@@ -314,8 +314,8 @@ class RunConfig(Checked):
     name: str = "default"
     """Name of the experiment (the run directory's prefix)."""
     task: str = "colorization"
-    """A task of :data:`v2v.tasks.TASK_REGISTRY`: ``segmentation``, ``colorization`` or ``superres``
-    (docs/conventions.md)."""
+    """A task of :data:`v2v.tasks.TASK_REGISTRY`: ``segmentation``, ``colorization``, ``superres`` or
+    ``stabilize`` (docs/conventions.md, docs/stabilize.md)."""
     setting: str = "video2video+local+global"
     """One of :data:`SETTINGS` (the paper's Table 1)."""
     seed: int = 0

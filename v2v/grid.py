@@ -40,7 +40,7 @@ from v2v.config import (
 )
 from v2v.config_engine import diff
 from v2v.tables import markdown_table
-from v2v.tasks import TASK_REGISTRY, get_task
+from v2v.tasks import TRANSLATION_TASKS, get_task
 
 __all__ = [
     "Budget",
@@ -90,7 +90,7 @@ class Budget:
     base_config: str
     overrides: tuple[str, ...]
     task_configs: tuple[tuple[str, str], ...] = ()
-    tasks: tuple[str, ...] = tuple(TASK_REGISTRY)
+    tasks: tuple[str, ...] = TRANSLATION_TASKS
     settings: tuple[str, ...] = SETTING_ORDER
     seeds: tuple[int, ...] = (0, 1, 2)
     test_videos: int = 8

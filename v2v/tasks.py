@@ -42,6 +42,7 @@ from v2v.frames import to_model_range, to_unit_range
 
 __all__ = [
     "TASK_REGISTRY",
+    "TRANSLATION_TASKS",
     "COMMON_METRICS",
     "METRIC_GOALS",
     "T_PROTOCOLS",
@@ -396,6 +397,10 @@ TASK_REGISTRY: dict[str, Task] = {
 per-frame method's flickering output made consistent along the original's motion: the input is
 the original frame and the processed one, the target the processed frame; its fidelity to it
 is ``psnr``/``ssim``, and the run's best checkpoint is its steadiest, by warping error)."""
+
+TRANSLATION_TASKS = tuple(name for name, task in TASK_REGISTRY.items() if not task.processed_input)
+"""The paper's three tasks, which translate one video into another: the tasks of Table 1's grids
+(``stabilize`` takes a second, processed video, and is evaluated by ``benchmarks/stabilize_eval.py``)."""
 
 
 def get_task(task: str | Task) -> Task:

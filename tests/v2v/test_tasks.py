@@ -13,6 +13,7 @@ from v2v.tasks import (
     COMMON_METRICS,
     METRIC_GOALS,
     TASK_REGISTRY,
+    TRANSLATION_TASKS,
     ScoringOptions,
     Task,
     bicubic_degrade,
@@ -21,7 +22,6 @@ from v2v.tasks import (
 )
 
 TASKS = tuple(TASK_REGISTRY)
-PAPER_TASKS = tuple(name for name in TASKS if not get_task(name).processed_input)
 
 
 def task_channels(task):
@@ -47,7 +47,7 @@ def clip(t=3, h=20, w=24, seed=0):
 
 def test_task_list_and_channels():
     assert TASKS == ("segmentation", "colorization", "superres", "stabilize")
-    assert PAPER_TASKS == ("segmentation", "colorization", "superres")
+    assert TRANSLATION_TASKS == ("segmentation", "colorization", "superres")
     assert task_channels("stabilize") == (6, 3)
     assert task_channels("segmentation") == (3, 1)
     assert task_channels("colorization") == (1, 3)
@@ -56,7 +56,7 @@ def test_task_list_and_channels():
         task_channels("deblur")
 
 
-@pytest.mark.parametrize("task", PAPER_TASKS)
+@pytest.mark.parametrize("task", TRANSLATION_TASKS)
 def test_pairs_have_the_declared_channels_and_range(task):
     frames = clip()
     masks = (torch.rand(3, 1, 20, 24) > 0.5).float()
@@ -197,7 +197,7 @@ def test_scoring_options_are_checked():
         ScoringOptions(psnr_crop_border=-1)
 
 
-@pytest.mark.parametrize("task", PAPER_TASKS)
+@pytest.mark.parametrize("task", TRANSLATION_TASKS)
 def test_output_base_is_the_trivial_baseline_psnr_input_scores(task):
     spec = get_task(task)
     frames = torch.rand(3, 3, 16, 20)
