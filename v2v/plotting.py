@@ -114,42 +114,63 @@ def loss_plot(jsonl: str | os.PathLike, tags: list[str]) -> bytes | None:
 
 
 def fidelity_stability_plot(panels: Mapping[str, Mapping[str, Sequence[tuple[float, float, str]]]], *, x_label: str,
-                            y_label: str, title: str = "") -> bytes:
+                            y_label: str, title: str = "", y_ceiling: float = math.inf) -> bytes:
     """Fidelity against stability, one panel per case: each series is a curve (two points or more,
     each annotated with its label, e.g. a strength) or a single point.
 
     Args:
         panels: ``{panel title: {series name: [(x, y, label), ...]}}``. A y of ``inf`` (a video
-            compared with itself) is drawn on a band above the finite points, marked with a label
-            ``y = inf``.
+            compared with itself) or above ``y_ceiling`` is drawn on a band above the other points,
+            marked ``y >= y_ceiling`` (or ``y = inf``), so that near-identical videos do not squash
+            the region where methods differ.
         x_label, y_label: the axes' titles; title: the figure's.
+        y_ceiling: the fidelity above which points share the top band.
+
+    Returns:
+        PNG bytes: the panels side by side, one legend under them (a series keeps its colour and
+        marker in every panel).
     """
     count = max(1, len(panels))
-    figure, axes = plt.subplots(1, count, figsize=(4.2 * count, 3.8), squeeze=False)
-    finite = [y for series in panels.values() for points in series.values() for _, y, _ in points if math.isfinite(y)]
-    top = (max(finite) if finite else 0.0) + 3.0
+    names = list(dict.fromkeys(name for series in panels.values() for name in series))
+    colours = plt.get_cmap("tab20").colors
+    markers = "*DsP^vXoph"
+    singles = [name for name in names if all(len(panels[p].get(name, ())) <= 1 for p in panels)]
+    style = {name: {"color": colours[(2 * k) % 20 if k < 10 else (2 * k + 1) % 20]} for k, name in enumerate(names)}
+    for k, name in enumerate(singles):
+        style[name] |= {"marker": markers[k % len(markers)], "markersize": 9, "linestyle": "none"}
+    for name in names:
+        style[name].setdefault("marker", "o")
+        style[name].setdefault("markersize", 4)
+    figure, axes = plt.subplots(1, count, figsize=(4.2 * count, 3.6), squeeze=False)
+    shown = [y for series in panels.values() for points in series.values() for _, y, _ in points if y <= y_ceiling]
+    band = (max(shown) if shown else 0.0) + 3.0
+    clipped = any(y > y_ceiling for series in panels.values() for points in series.values() for _, y, _ in points)
+    handles: dict[str, Any] = {}
     for axis, (panel, series) in zip(axes.flat, panels.items()):
         for name, points in series.items():
             xs = [x for x, _, _ in points]
-            ys = [y if math.isfinite(y) else top for _, y, _ in points]
-            style = {"marker": "o", "markersize": 4} if len(points) > 1 else {"marker": "*", "markersize": 11, "linestyle": "none"}
-            axis.plot(xs, ys, label=name, linewidth=1.2, **style)
+            ys = [y if y <= y_ceiling else band for _, y, _ in points]
+            (handles[name],) = axis.plot(xs, ys, label=name, linewidth=1.2, **style[name])
             for x, y, label in zip(xs, ys, (label for _, _, label in points)):
                 if label:
                     axis.annotate(label, (x, y), textcoords="offset points", xytext=(3, 3), fontsize=6)
-        if any(not math.isfinite(y) for points in series.values() for _, y, _ in points):
-            axis.axhline(top, color="0.8", linewidth=0.6, zorder=0)
-            axis.annotate(f"{y_label.split(' ')[0]} = inf", (0.01, top), xycoords=("axes fraction", "data"),
+        if clipped:
+            axis.axhline(band, color="0.8", linewidth=0.6, zorder=0)
+            mark = "inf" if math.isinf(y_ceiling) else f"> {y_ceiling:g} or inf"
+            axis.annotate(f"{y_label.split(' ')[0]} {mark}", (0.01, band), xycoords=("axes fraction", "data"),
                           xytext=(0, -9), textcoords="offset points", fontsize=6, color="0.4")
         axis.set_title(panel, fontsize=9)
         axis.set_xlabel(x_label, fontsize=8)
         axis.set_ylabel(y_label, fontsize=8)
         axis.tick_params(labelsize=7)
         axis.grid(alpha=0.3)
-        axis.legend(fontsize=6, loc="best")
+    columns = min(len(names), 4)
+    figure.legend([handles[name] for name in names], names, loc="lower center", ncol=columns, fontsize=7, frameon=False)
+    rows = math.ceil(len(names) / columns) if names else 0
+    figure.set_figheight(3.6 + 0.17 * rows)
     if title:
         figure.suptitle(title, fontsize=9)
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0.17 * rows / figure.get_figheight() + 0.01, 1, 1))
     return png(figure)
 
 
