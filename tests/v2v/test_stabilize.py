@@ -3,19 +3,16 @@ fps and audio, scoring, checkpoints, atomic output and exit codes."""
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
-import av
-import cv2
 import numpy as np
 import pytest
 import torch
+from _video_fixtures import shot, write_frames, write_mp4_with_audio
 
 import v2v.stabilize as command
 import v2vcore
 from v2v.data.video_io import open_video_reader, read_video
-from v2v.data.video_writer import VideoWriter
 from v2v.flow import DISFlowProvider
 from v2v.frames import to_uint8
 from v2v.inference import translate_video
@@ -27,51 +24,12 @@ from v2v.tasks import get_task
 from _run_fixtures import make_run
 
 
-def _texture(seed: int, height: int = 32, width: int = 40) -> np.ndarray:
-    noise = np.random.default_rng(seed).random((height // 4, width // 4, 3)).astype(np.float32)
-    return np.rint(cv2.resize(noise, (width, height), interpolation=cv2.INTER_CUBIC).clip(0, 1) * 255).astype(np.uint8)
-
-
-def _shot(seed: int, frames: int) -> np.ndarray:
-    image = _texture(seed)
-    return np.stack([np.roll(image, t, axis=1) for t in range(frames)])
-
-
-def _write(path: Path, frames: np.ndarray) -> Path:
-    with VideoWriter(path) as writer:
-        for frame in frames:
-            writer.write(frame)
-    return path
-
-
-def _write_mp4_with_audio(path: Path, frames: np.ndarray, fps: int = 10) -> Path:
-    container = av.open(str(path), mode="w")
-    video = container.add_stream("libx264" if "libx264" in av.codecs_available else "mpeg4", rate=fps)
-    video.height, video.width = frames[0].shape[:2]
-    video.pix_fmt = "yuv420p"
-    audio = container.add_stream("aac", rate=16000, layout="mono")
-    samples = 16000 // fps
-    for index, image in enumerate(frames):
-        for packet in video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
-            container.mux(packet)
-        tone = (0.2 * np.sin(np.arange(samples) * 2 * np.pi * 440 / 16000)).astype(np.float32)
-        frame = av.AudioFrame.from_ndarray(tone[None, :], format="fltp", layout="mono")
-        frame.sample_rate, frame.pts, frame.time_base = 16000, index * samples, Fraction(1, 16000)
-        for packet in audio.encode(frame):
-            container.mux(packet)
-    for stream in (video, audio):
-        for packet in stream.encode(None):
-            container.mux(packet)
-    container.close()
-    return path
-
-
 @pytest.fixture
 def pair(tmp_path) -> tuple[np.ndarray, np.ndarray, Path, Path]:
     """Two shots (the first lasts the minimum shot length) and their fresh gamma flicker, as frame folders."""
-    original = np.concatenate([_shot(1, 15), _shot(7, 4)])
+    original = np.concatenate([shot(1, 15), shot(7, 4)])
     processed = process_clip(original, "gamma", seed=0, flicker="fresh")
-    return original, processed, _write(tmp_path / "original", original), _write(tmp_path / "processed", processed)
+    return original, processed, write_frames(tmp_path / "original", original), write_frames(tmp_path / "processed", processed)
 
 
 def _whole_clip_blend(original: np.ndarray, processed: np.ndarray, strength: float, cuts: list[int]) -> np.ndarray:
@@ -109,9 +67,9 @@ def test_strength_zero_writes_the_processed_frames(tmp_path, pair):
 
 
 def test_video_file_keeps_frame_rate_and_audio_side_by_side(tmp_path, capsys):
-    original = _shot(3, 10)
-    original_path = _write(tmp_path / "original", original)
-    processed_path = _write_mp4_with_audio(tmp_path / "processed.mp4", process_clip(original, "clahe", 0, "drift"), fps=10)
+    original = np.stack(shot(3, 10))
+    original_path = write_frames(tmp_path / "original", original)
+    processed_path = write_mp4_with_audio(tmp_path / "processed.mp4", process_clip(original, "clahe", 0, "drift"), fps=10)
     output = tmp_path / "out.mp4"
     assert main(["--input", str(original_path), "--processed", str(processed_path), "--output", str(output),
                  "--side-by-side", "--no-flow-cache", "--quiet"]) == 0
@@ -138,8 +96,8 @@ def test_score_prints_both_videos_and_the_fidelity(tmp_path, pair, capsys):
 
 def test_lockstep_errors_name_both_videos_and_write_nothing(tmp_path, pair, capsys):
     original, processed, original_path, _ = pair
-    short = _write(tmp_path / "short", processed[:-1])
-    small = _write(tmp_path / "small", processed[:, :16])
+    short = write_frames(tmp_path / "short", processed[:-1])
+    small = write_frames(tmp_path / "small", processed[:, :16])
     output = tmp_path / "out.mp4"
     for other, problem in ((short, "has 18 frames but --input"), (small, "is 16x40 but --input")):
         assert main(["--input", str(original_path), "--processed", str(other), "--output", str(output), "--quiet"]) == 2
@@ -151,7 +109,7 @@ def test_lockstep_errors_name_both_videos_and_write_nothing(tmp_path, pair, caps
 def test_a_video_that_ends_early_is_found_while_streaming(tmp_path, pair, monkeypatch, capsys):
     """A length a container does not state is checked by lockstep when the shorter video ends, mid-write."""
     _, processed, original_path, _ = pair
-    short = _write(tmp_path / "short", processed[:12])
+    short = write_frames(tmp_path / "short", processed[:12])
     monkeypatch.setattr(command, "check_video_pair", lambda *args, **kwargs: None)  # as if no count were stated
     output = tmp_path / "out"
     assert main(["--input", str(original_path), "--processed", str(short), "--output", str(output), "--quiet",

@@ -7,13 +7,13 @@ import signal
 import subprocess
 import sys
 import time
-from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 import torch
+from _video_fixtures import shot, write_frames, write_mp4_with_audio
 
 from v2v.data.video_io import open_video_reader, read_video
 from v2v.data.video_writer import VideoWriter
@@ -22,50 +22,6 @@ from v2v.tasks import get_task
 from v2v.translate import TranslateConfig, main, translate
 
 from _run_fixtures import make_run
-
-
-def _texture(seed: int, height: int = 32, width: int = 40) -> np.ndarray:
-    import cv2
-
-    rng = np.random.default_rng(seed)
-    noise = rng.random((height // 4, width // 4, 3)).astype(np.float32)
-    return (cv2.resize(noise, (width, height), interpolation=cv2.INTER_CUBIC).clip(0, 1) * 255).astype(np.uint8)
-
-
-def _shot(seed: int, frames: int) -> list[np.ndarray]:
-    image = _texture(seed)
-    return [np.roll(image, t, axis=1) for t in range(frames)]
-
-
-def _write_folder(path: Path, frames: list[np.ndarray]) -> Path:
-    with VideoWriter(path) as writer:
-        for frame in frames:
-            writer.write(frame)
-    return path
-
-
-def _write_mp4_with_audio(path: Path, frames: list[np.ndarray], fps: int = 10) -> Path:
-    container = av.open(str(path), mode="w")
-    video = container.add_stream("libx264" if "libx264" in av.codecs_available else "mpeg4", rate=fps)
-    video.height, video.width = frames[0].shape[:2]
-    video.pix_fmt = "yuv420p"
-    audio = container.add_stream("aac", rate=16000, layout="mono")
-    samples_per_frame = 16000 // fps
-    pts = 0
-    for image in frames:
-        for packet in video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
-            container.mux(packet)
-        tone = (0.2 * np.sin(np.arange(samples_per_frame) * 2 * np.pi * 440 / 16000)).astype(np.float32)
-        frame = av.AudioFrame.from_ndarray(tone[None, :], format="fltp", layout="mono")
-        frame.sample_rate, frame.pts, frame.time_base = 16000, pts, Fraction(1, 16000)
-        pts += samples_per_frame
-        for packet in audio.encode(frame):
-            container.mux(packet)
-    for stream in (video, audio):
-        for packet in stream.encode(None):
-            container.mux(packet)
-    container.close()
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +43,8 @@ def _expected_outputs(run: Path, frames: list[np.ndarray], shots: list[tuple[int
 
 
 def test_frame_folder_matches_the_generator_on_whole_shots(tmp_path, colorization_run):
-    frames = _shot(1, 15) + _shot(7, 4)  # the first shot lasts the minimum shot length (15 frames)
-    source = _write_folder(tmp_path / "frames", frames)
+    frames = shot(1, 15) + shot(7, 4)  # the first shot lasts the minimum shot length (15 frames)
+    source = write_frames(tmp_path / "frames", frames)
     result = translate(TranslateConfig(str(colorization_run), str(source), str(tmp_path / "out"), progress=False))
     assert result.frames == 19 and result.cuts == [15]
     written, _ = read_video(tmp_path / "out")
@@ -99,8 +55,8 @@ def test_frame_folder_matches_the_generator_on_whole_shots(tmp_path, colorizatio
 
 
 def test_without_scene_cuts_the_state_runs_across_the_cut(tmp_path, colorization_run):
-    frames = _shot(1, 15) + _shot(7, 4)
-    source = _write_folder(tmp_path / "frames", frames)
+    frames = shot(1, 15) + shot(7, 4)
+    source = write_frames(tmp_path / "frames", frames)
     result = translate(TranslateConfig(str(colorization_run), str(source), str(tmp_path / "out"),
                                        scene_cuts=False, progress=False))
     assert result.cuts == []
@@ -113,7 +69,7 @@ def test_without_scene_cuts_the_state_runs_across_the_cut(tmp_path, colorization
 
 
 def test_video_file_keeps_frame_rate_and_audio_side_by_side(tmp_path, colorization_run):
-    source = _write_mp4_with_audio(tmp_path / "in.mp4", _shot(3, 10), fps=10)
+    source = write_mp4_with_audio(tmp_path / "in.mp4", shot(3, 10), fps=10)
     output = tmp_path / "out.mp4"
     assert main(["--checkpoint", str(colorization_run), "--input", str(source), "--output", str(output),
                  "--side-by-side", "--quiet"]) == 0
@@ -129,7 +85,7 @@ def test_video_file_keeps_frame_rate_and_audio_side_by_side(tmp_path, colorizati
 
 def test_segmentation_writes_masks(tmp_path):
     run = make_run(tmp_path / "seg", "segmentation")
-    source = _write_folder(tmp_path / "frames", _shot(2, 3))
+    source = write_frames(tmp_path / "frames", shot(2, 3))
     translate(TranslateConfig(str(run), str(source), str(tmp_path / "out"), progress=False))
     written, _ = read_video(tmp_path / "out")
     assert set(np.unique(written.numpy())) <= {0.0, 1.0}
@@ -137,7 +93,7 @@ def test_segmentation_writes_masks(tmp_path):
 
 def test_a_stabilize_checkpoint_is_sent_to_v2v_stabilize(tmp_path, capsys):
     run = make_run(tmp_path / "stabilize", "stabilize")
-    source = _write_folder(tmp_path / "frames", _shot(2, 3))
+    source = write_frames(tmp_path / "frames", shot(2, 3))
     assert main(["--checkpoint", str(run), "--input", str(source), "--output", str(tmp_path / "out"), "--quiet"]) == 2
     error = capsys.readouterr().err
     assert "is a stabilize checkpoint" in error and "python -m v2v.stabilize" in error
@@ -157,7 +113,7 @@ def test_missing_and_corrupt_input_are_clear_errors(tmp_path, colorization_run, 
 
 
 def test_a_failed_run_leaves_no_output(tmp_path, colorization_run, disk_full_after, capsys):
-    source = _write_folder(tmp_path / "frames", _shot(1, 6))
+    source = write_frames(tmp_path / "frames", shot(1, 6))
     output = tmp_path / "out.mp4"
     disk_full_after(3)
     assert main(["--checkpoint", str(colorization_run), "--input", str(source), "--output", str(output), "--quiet"]) == 1
@@ -166,7 +122,7 @@ def test_a_failed_run_leaves_no_output(tmp_path, colorization_run, disk_full_aft
 
 
 def test_existing_output_needs_overwrite(tmp_path, colorization_run, capsys):
-    source = _write_folder(tmp_path / "frames", _shot(1, 2))
+    source = write_frames(tmp_path / "frames", shot(1, 2))
     output = tmp_path / "out.mp4"
     output.write_bytes(b"keep me")
     assert main(["--checkpoint", str(colorization_run), "--input", str(source), "--output", str(output), "--quiet"]) == 2
@@ -186,8 +142,8 @@ def test_help_describes_the_options(capsys):
 
 
 def test_bf16_precision_runs_the_generator_under_autocast(tmp_path, colorization_run):
-    frames = _shot(3, 4)
-    source = _write_folder(tmp_path / "frames", frames)
+    frames = shot(3, 4)
+    source = write_frames(tmp_path / "frames", frames)
     translate(TranslateConfig(str(colorization_run), str(source), str(tmp_path / "fp32"), progress=False))
     translate(TranslateConfig(str(colorization_run), str(source), str(tmp_path / "bf16"), progress=False,
                               precision="bf16"))
@@ -204,7 +160,7 @@ def test_bf16_precision_runs_the_generator_under_autocast(tmp_path, colorization
 
 
 def test_a_gif_output_is_a_gif_and_says_the_audio_is_not_kept(tmp_path, colorization_run, capsys):
-    source = _write_mp4_with_audio(tmp_path / "in.mp4", _shot(1, 6))
+    source = write_mp4_with_audio(tmp_path / "in.mp4", shot(1, 6))
     output = tmp_path / "out.gif"
     assert main(["--checkpoint", str(colorization_run), "--input", str(source), "--output", str(output), "--quiet"]) == 0
     assert output.is_file()
@@ -217,7 +173,7 @@ def test_a_gif_output_is_a_gif_and_says_the_audio_is_not_kept(tmp_path, coloriza
 @pytest.mark.parametrize(("suffix", "muxer", "audio_codec"), [(".mkv", "matroska", "aac"), (".webm", "webm", "opus"),
                                                             (".mpg", "mpeg", "mp2"), (".avi", "avi", "mp2")])
 def test_other_containers_keep_the_audio_copied_or_re_encoded(tmp_path, colorization_run, capsys, suffix, muxer, audio_codec):
-    source = _write_mp4_with_audio(tmp_path / "in.mp4", _shot(1, 5))
+    source = write_mp4_with_audio(tmp_path / "in.mp4", shot(1, 5))
     output = tmp_path / f"out{suffix}"
     assert main(["--checkpoint", str(colorization_run), "--input", str(source), "--output", str(output), "--quiet"]) == 0
     assert "audio kept" in capsys.readouterr().out
@@ -228,7 +184,7 @@ def test_other_containers_keep_the_audio_copied_or_re_encoded(tmp_path, coloriza
 
 
 def test_an_unknown_extension_is_refused_before_any_work_and_frames_are_asked_for(tmp_path, colorization_run, capsys):
-    source = _write_folder(tmp_path / "frames", _shot(1, 3))
+    source = write_frames(tmp_path / "frames", shot(1, 3))
     assert main(["--checkpoint", str(colorization_run), "--input", str(source), "--output", str(tmp_path / "out.xyz")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: --output ") and ".xyz is not a video format" in err and ".gif" in err and "without an extension" in err
@@ -243,7 +199,7 @@ def test_an_unknown_extension_is_refused_before_any_work_and_frames_are_asked_fo
 
 
 def test_score_keeps_flows_in_memory_unless_a_cache_is_asked_for(tmp_path, colorization_run, capsys):
-    source = _write_folder(tmp_path / "frames", _shot(1, 4))
+    source = write_frames(tmp_path / "frames", shot(1, 4))
     cache = Path(os.environ["V2V_FLOW_CACHE"])
     before = sorted(cache.rglob("*")) if cache.exists() else []
     common = ["--checkpoint", str(colorization_run), "--input", str(source), "--quiet", "--score"]
@@ -264,7 +220,7 @@ def test_score_keeps_flows_in_memory_unless_a_cache_is_asked_for(tmp_path, color
 def test_ctrl_c_mid_run_exits_130_with_one_line_and_leaves_nothing(tmp_path, colorization_run):
     source = tmp_path / "long.mp4"
     with VideoWriter(source, fps=25) as writer:
-        for frame in _shot(4, 40) * 40:  # 1600 frames: seconds of work at least
+        for frame in shot(4, 40) * 40:  # 1600 frames: seconds of work at least
             writer.write(frame)
     outputs = tmp_path / "outputs"
     outputs.mkdir()
@@ -287,7 +243,7 @@ def test_ctrl_c_mid_run_exits_130_with_one_line_and_leaves_nothing(tmp_path, col
 
 
 def test_a_frame_rate_the_format_cannot_store_is_refused_before_any_frame(tmp_path, colorization_run, capsys):
-    source = _write_folder(tmp_path / "frames", _shot(1, 3))
+    source = write_frames(tmp_path / "frames", shot(1, 3))
     output = tmp_path / "out.mpg"
     assert main(["--checkpoint", str(colorization_run), "--input", str(source), "--output", str(output), "--fps", "7"]) == 2
     err = capsys.readouterr().err
