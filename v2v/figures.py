@@ -73,8 +73,9 @@ def _strip(task: str, frames: torch.Tensor, outputs: dict[str, torch.Tensor], it
     scale = max(float(np.percentile(r[start - 1 : start - 1 + count], 99.5)) for r in residuals.values()) or 1.0
     heat = [(f"|O_t - warp(O_t-1)|\n{s}", residuals[s][start - 1 : start - 1 + count]) for s in outputs]
     plt = pyplot()
-    figure, axes = plt.subplots(len(rows) + len(heat), count, figsize=(1.6 * count + 1.6, 1.6 * (len(rows) + len(heat))),
-                                squeeze=False)
+    aspect = frames.shape[-2] / frames.shape[-1]  # a row as tall as its frames: no gaps between wide frames' rows
+    figure, axes = plt.subplots(len(rows) + len(heat), count, squeeze=False,
+                                figsize=(1.6 * count + 1.6, max(1.6 * aspect, 0.8) * (len(rows) + len(heat))))
     for r, (label, images) in enumerate(rows + heat):
         for c in range(count):
             axis = axes[r, c]

@@ -4,6 +4,7 @@ one-setting picture fails), on a grid of untrained generators written straight t
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 from pathlib import Path
 
@@ -111,3 +112,20 @@ def test_no_two_labels_of_the_shipped_tradeoff_plot_overlap():
     assert overlapping == []
     axes = figure.axes[0].get_window_extent(renderer)
     assert all(axes.x0 <= box.x0 and box.x1 <= axes.x1 for _, box in boxes)  # inside the plot, off the tick labels
+
+
+def test_strip_rows_are_as_tall_as_their_frames():
+    # Wide real frames (here 4:1) get short rows: no white bands between them.
+    from v2v.figures import _strip
+
+    def strip(height: int, width: int) -> np.ndarray:
+        frames = torch.rand(16, 1, height, width) * 2 - 1
+        item = {"name": "clip", "target": torch.rand(16, 3, height, width) * 2 - 1,
+                "flow_fwd": torch.zeros(15, 2, height, width), "flow_bwd": torch.zeros(15, 2, height, width)}
+        data = _strip("colorization", frames, {"image2image": frames.expand(-1, 3, -1, -1)}, item, seed=0)
+        with Image.open(io.BytesIO(data)) as image:
+            return np.asarray(image.convert("RGB"))
+
+    square, wide = strip(32, 32), strip(16, 64)
+    assert square.shape[1] == wide.shape[1]  # one column per frame either way
+    assert wide.shape[0] < 0.6 * square.shape[0]
