@@ -121,7 +121,7 @@ def fidelity_stability_plot(panels: Mapping[str, Mapping[str, Sequence[tuple[flo
     Args:
         panels: ``{panel title: {series name: [(x, y, label), ...]}}``. A y of ``inf`` (a video
             compared with itself) or above ``y_ceiling`` is drawn on a band above the other points,
-            marked ``y >= y_ceiling`` (or ``y = inf``), so that near-identical videos do not squash
+            marked ``y > y_ceiling or inf`` (or ``y = inf``), so that near-identical videos do not squash
             the region where methods differ.
         x_label, y_label: the axes' titles; title: the figure's.
         y_ceiling: the fidelity above which points share the top band.
@@ -135,7 +135,8 @@ def fidelity_stability_plot(panels: Mapping[str, Mapping[str, Sequence[tuple[flo
     colours = plt.get_cmap("tab20").colors
     markers = "*DsP^vXoph"
     singles = [name for name in names if all(len(panels[p].get(name, ())) <= 1 for p in panels)]
-    style = {name: {"color": colours[(2 * k) % 20 if k < 10 else (2 * k + 1) % 20]} for k, name in enumerate(names)}
+    # tab20 pairs a dark and a light shade of ten hues: the first ten series get the dark ones.
+    style = {name: {"color": colours[(2 * k + k // 10) % 20]} for k, name in enumerate(names)}
     for k, name in enumerate(singles):
         style[name] |= {"marker": markers[k % len(markers)], "markersize": 9, "linestyle": "none"}
     for name in names:
@@ -156,7 +157,7 @@ def fidelity_stability_plot(panels: Mapping[str, Mapping[str, Sequence[tuple[flo
                     axis.annotate(label, (x, y), textcoords="offset points", xytext=(3, 3), fontsize=6)
         if clipped:
             axis.axhline(band, color="0.8", linewidth=0.6, zorder=0)
-            mark = "inf" if math.isinf(y_ceiling) else f"> {y_ceiling:g} or inf"
+            mark = "= inf" if math.isinf(y_ceiling) else f"> {y_ceiling:g} or inf"
             axis.annotate(f"{y_label.split(' ')[0]} {mark}", (0.01, band), xycoords=("axes fraction", "data"),
                           xytext=(0, -9), textcoords="offset points", fontsize=6, color="0.4")
         axis.set_title(panel, fontsize=9)
@@ -164,7 +165,7 @@ def fidelity_stability_plot(panels: Mapping[str, Mapping[str, Sequence[tuple[flo
         axis.set_ylabel(y_label, fontsize=8)
         axis.tick_params(labelsize=7)
         axis.grid(alpha=0.3)
-    columns = min(len(names), 4)
+    columns = max(1, min(len(names), 4))
     figure.legend([handles[name] for name in names], names, loc="lower center", ncol=columns, fontsize=7, frameon=False)
     rows = math.ceil(len(names) / columns) if names else 0
     figure.set_figheight(3.6 + 0.17 * rows)
